@@ -1,0 +1,118 @@
+// hmodctl encrypt: wrap a fresh data key to every --kek and stream the input into an .hmod.
+#include <cstdio>
+
+#include "cli/cli_common.h"
+#include "cli/commands.h"
+
+namespace hmod::cli {
+namespace {
+
+struct EncryptCliOptions {
+  std::vector<std::string> keks;
+  std::vector<std::string> context;
+  std::string suite;
+  std::string input, output;
+  bool force = false;
+  unsigned threads = 0;
+  OutputOptions out;
+};
+
+Result<EncryptionContext> ParseContextPairs(const std::vector<std::string>& pairs) {
+  EncryptionContext ctx;
+  for (const auto& p : pairs) {
+    auto eq = p.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return MakeError(ErrorCode::kUsage, "bad --context '" + p + "'", "use --context key=value");
+    }
+    if (!ctx.emplace(p.substr(0, eq), p.substr(eq + 1)).second) {
+      return MakeError(ErrorCode::kUsage, "--context key '" + p.substr(0, eq) + "' given twice");
+    }
+  }
+  HMOD_TRY(ValidateContext(ctx));
+  return ctx;
+}
+
+int RunEncrypt(const EncryptCliOptions& o) {
+  const bool data_on_stdout = o.output == "-";
+  auto fail = [&](const Error& e) { return ReportError(e, o.out, data_on_stdout); };
+
+  EncryptOptions options;
+  if (!o.suite.empty()) {
+    auto s = ParseSuiteName(o.suite);
+    if (!s.ok()) return fail(s.error());
+    options.suite = *s;
+  }
+  auto ctx = ParseContextPairs(o.context);
+  if (!ctx.ok()) return fail(ctx.error());
+  options.context = std::move(*ctx);
+  options.stream.threads = o.threads;
+
+  auto providers = BuildProviders(o.keks);
+  if (!providers.ok()) return fail(providers.error());
+  auto in = InputFile::Open(o.input);
+  if (!in.ok()) return fail(in.error());
+  // Ciphertext is not secret: usual permissions (subject to umask).
+  auto output = OpenOutput(o.output, **in, 0666, o.force);
+  if (!output.ok()) return fail(output.error());
+  options.stream.progress = MakeProgress("encrypting", (*in)->size(), o.out.quiet);
+
+  auto summary = EncryptToContainer(**in, output->sink(), *providers, options);
+  if (!summary.ok()) return fail(summary.error());
+  if (Status st = output->Commit(); !st.ok()) return fail(st.error());
+  FinishProgress();
+
+  const Header& h = summary->header;
+  if (o.out.json) {
+    PrintJson({{"ok", true},
+               {"input", (*in)->path()},
+               {"output", o.output},
+               {"suite", SuiteName(h.suite)},
+               {"file_id", HexEncode(h.file_id)},
+               {"context", ContextJson(h.context)},
+               {"wrapped_keys", WrappedKeysJson(h)},
+               {"plaintext_bytes", summary->plaintext_bytes},
+               {"ciphertext_bytes", h.region_bytes + ChunkedCiphertextSize(summary->plaintext_bytes)}},
+              data_on_stdout);
+  } else if (!o.out.quiet && !data_on_stdout) {
+    std::fprintf(stderr, "encrypted %s -> %s (%s, %llu bytes, %zu wrapped key%s)\n",
+                 (*in)->path().c_str(), o.output.c_str(), SuiteName(h.suite),
+                 static_cast<unsigned long long>(summary->plaintext_bytes), h.wrapped_keys.size(),
+                 h.wrapped_keys.size() == 1 ? "" : "s");
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void SetupEncrypt(CLI::App& sub, std::function<int()>& run) {
+  auto o = std::make_shared<EncryptCliOptions>();
+  sub.description(
+      "Encrypt IN into an .hmod container at OUT. A fresh 256-bit data key is drawn for the\n"
+      "file and wrapped once per --kek, so any one of those keys can open it later. The input\n"
+      "is streamed in constant memory; OUT appears only when complete (written to a temporary\n"
+      "name, fsynced, then renamed). IN and OUT may be '-' for stdin/stdout.\n\n"
+      "Key providers (--kek, repeatable):\n"
+      "  file:PATH        a key file made by 'hmodctl keygen' (must be mode 0600)\n"
+      "  pass:            a passphrase from $HMOD_PASSPHRASE (Argon2id)\n"
+      "  pass:env=NAME    ... from $NAME;   pass:fd=N   ... read from file descriptor N\n\n"
+      "Examples:\n"
+      "  hmodctl encrypt --kek file:team.key --context model=llama --context version=3 \\\n"
+      "      -o llama.hmod llama.safetensors\n"
+      "  tar c model/ | hmodctl encrypt --kek file:team.key -o model.tar.hmod -");
+  sub.add_option("--kek", o->keks, "Key provider URI to wrap the data key to (repeatable)")
+      ->required()
+      ->type_name("URI");
+  sub.add_option("--context", o->context,
+                 "Authenticated key=value pair bound to the file (repeatable); decrypt can require it")
+      ->type_name("K=V");
+  sub.add_option("--suite", o->suite,
+                 "aes-256-gcm or chacha20-poly1305 (default: aes-256-gcm if the CPU has AES instructions)");
+  sub.add_option("-o,--output", o->output, "Output .hmod file, or - for stdout")->required();
+  sub.add_option("input", o->input, "Input file, or - for stdin")->required();
+  sub.add_flag("-f,--force", o->force, "Replace OUT if it exists");
+  sub.add_option("--threads", o->threads, "Crypto threads (default: one per core)");
+  AddOutputOptions(sub, o->out);
+  run = [o] { return RunEncrypt(*o); };
+}
+
+}  // namespace hmod::cli

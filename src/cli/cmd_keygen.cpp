@@ -1,0 +1,43 @@
+// hmodctl keygen: create a key-encryption key file (mode 0600).
+#include <cstdio>
+
+#include "cli/cli_common.h"
+#include "cli/commands.h"
+#include "hmod/key_file.h"
+
+namespace hmod::cli {
+namespace {
+
+struct KeygenOptions {
+  std::string output;
+  OutputOptions out;
+};
+
+int RunKeygen(const KeygenOptions& o) {
+  auto fp = GenerateKeyFile(o.output);
+  if (!fp.ok()) return ReportError(fp.error(), o.out);
+  if (o.out.json) {
+    PrintJson({{"ok", true}, {"key_file", o.output}, {"fingerprint", *fp}, {"kek", "file:" + o.output}});
+  } else if (!o.out.quiet) {
+    std::printf("created %s (mode 0600)\nfingerprint: %s\nuse it with: --kek file:%s\n",
+                o.output.c_str(), fp->c_str(), o.output.c_str());
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void SetupKeygen(CLI::App& sub, std::function<int()>& run) {
+  auto o = std::make_shared<KeygenOptions>();
+  sub.description(
+      "Create a new random 256-bit key-encryption key in a file only you can read (0600).\n"
+      "The file is never overwritten. Keep it away from the models it protects:\n"
+      "anyone holding it can decrypt them.\n\n"
+      "Example:\n  hmodctl keygen -o ~/.config/hmod/team.key\n"
+      "  hmodctl encrypt --kek file:~/.config/hmod/team.key -o model.hmod model.safetensors");
+  sub.add_option("-o,--output", o->output, "Where to write the key file")->required();
+  AddOutputOptions(sub, o->out);
+  run = [o] { return RunKeygen(*o); };
+}
+
+}  // namespace hmod::cli

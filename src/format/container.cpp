@@ -1,0 +1,67 @@
+// Whole-file (stream layout) .hmod encryption and decryption (FORMAT.md §2-§4).
+#include "hmod/container.h"
+
+#include "format/byte_writer.h"
+
+namespace hmod {
+
+Bytes EntryContext(const std::array<uint8_t, 32>& core_digest, uint32_t index,
+                   std::string_view name) {
+  ByteWriter w;
+  w.Raw(std::string_view("hmod/v1 entry"));
+  w.U8(0);
+  w.Raw(ByteSpan(core_digest));
+  w.U32(index);
+  w.Raw(name);
+  return std::move(w.bytes());
+}
+
+Result<EncryptSummary> EncryptToContainer(ByteSource& in, ByteSink& out, ProviderList& providers,
+                                          const EncryptOptions& options) {
+  HMOD_ASSIGN_OR_RETURN(SealedHeader sealed,
+                        SealNewHeader(Layout::kStream, options.suite, options.context, {}, providers));
+  HMOD_TRY(out.Write(sealed.region));
+  const Bytes ctx = EntryContext(sealed.core_digest, 0, "");
+  HMOD_ASSIGN_OR_RETURN(ChunkKeys keys, ChunkKeys::ForEncryption(options.suite, sealed.payload_key, ctx));
+  // Count plaintext as it passes through.
+  struct CountingSource : ByteSource {
+    ByteSource& inner;
+    uint64_t n = 0;
+    explicit CountingSource(ByteSource& s) : inner(s) {}
+    Result<size_t> Read(MutableByteSpan buf) override {
+      auto r = inner.Read(buf);
+      if (r.ok()) n += *r;
+      return r;
+    }
+  } counting(in);
+  HMOD_TRY(EncryptChunkedStream(keys, counting, out, options.stream));
+  EncryptSummary summary;
+  summary.header = std::move(sealed.header);
+  summary.plaintext_bytes = counting.n;
+  return summary;
+}
+
+Result<DecryptSummary> DecryptContainer(ByteSource& in, ByteSink& out, ProviderList& providers,
+                                        const DecryptOptions& options) {
+  HMOD_ASSIGN_OR_RETURN(ParsedHeader parsed, ReadHeader(in));
+  HMOD_ASSIGN_OR_RETURN(OpenedHeader opened, OpenHeader(std::move(parsed), providers));
+  const Header& h = opened.parsed.header;
+  HMOD_TRY(CheckContext(h.context, options.required_context));
+
+  std::array<uint8_t, kStreamHeaderBytes> stream_header{};
+  HMOD_ASSIGN_OR_RETURN(size_t got, in.Read(stream_header));
+  if (got != stream_header.size()) {
+    return MakeError(ErrorCode::kAuthFailed, "payload truncated: its header is incomplete");
+  }
+  const Bytes ctx = EntryContext(opened.core_digest, 0, "");
+  HMOD_ASSIGN_OR_RETURN(ChunkKeys keys,
+                        ChunkKeys::ForDecryption(h.suite, opened.payload_key, ctx, stream_header));
+  HMOD_ASSIGN_OR_RETURN(uint64_t n, DecryptChunkedStream(keys, in, out, options.stream));
+  DecryptSummary summary;
+  summary.header = h;
+  summary.opened_by = opened.opened_by;
+  summary.plaintext_bytes = n;
+  return summary;
+}
+
+}  // namespace hmod

@@ -1,0 +1,153 @@
+// Atomic output: temp file in the target directory -> write -> fsync -> rename -> fsync dir.
+// Temp files are removed on failure, on destruction and on SIGINT/SIGTERM/SIGHUP.
+#include <fcntl.h>
+#include <stdio.h>  // renameat2
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <mutex>
+
+#include "hmod/io.h"
+
+namespace hmod {
+namespace {
+
+// Paths the signal handler must unlink. Fixed storage: the handler may not allocate.
+constexpr int kCleanupSlots = 64;
+constexpr size_t kMaxPath = 4096;
+std::array<std::atomic<bool>, kCleanupSlots> g_slot_used{};
+char g_slot_path[kCleanupSlots][kMaxPath];
+std::mutex g_slot_mu;
+
+extern "C" void CleanupAndReraise(int sig) {
+  for (int i = 0; i < kCleanupSlots; ++i) {
+    if (g_slot_used[i].load()) ::unlink(g_slot_path[i]);
+  }
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
+}
+
+void InstallHandlersOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    for (int sig : {SIGINT, SIGTERM, SIGHUP}) {
+      struct sigaction sa {};
+      sa.sa_handler = CleanupAndReraise;
+      sigemptyset(&sa.sa_mask);
+      ::sigaction(sig, &sa, nullptr);
+    }
+  });
+}
+
+int RegisterCleanup(const std::string& path) {
+  if (path.size() >= kMaxPath) return -1;
+  std::lock_guard lock(g_slot_mu);
+  for (int i = 0; i < kCleanupSlots; ++i) {
+    if (!g_slot_used[i].load()) {
+      std::memcpy(g_slot_path[i], path.c_str(), path.size() + 1);
+      g_slot_used[i].store(true);
+      return i;
+    }
+  }
+  return -1;
+}
+
+void UnregisterCleanup(int slot) {
+  if (slot >= 0) g_slot_used[slot].store(false);
+}
+
+std::string DirName(const std::string& path) {
+  auto pos = path.rfind('/');
+  if (pos == std::string::npos) return ".";
+  if (pos == 0) return "/";
+  return path.substr(0, pos);
+}
+
+std::string BaseName(const std::string& path) {
+  auto pos = path.rfind('/');
+  return pos == std::string::npos ? path : path.substr(pos + 1);
+}
+
+Error IoError(const std::string& what, const std::string& name, int err) {
+  return MakeError(ErrorCode::kIo, what + " " + name + ": " + std::strerror(err));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<AtomicFile>> AtomicFile::Create(const std::string& path, unsigned mode,
+                                                       bool overwrite) {
+  if (path.empty() || path.back() == '/') return MakeError(ErrorCode::kUsage, "bad output path");
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return MakeError(ErrorCode::kIo, path + " is a directory");
+    if (!overwrite) {
+      return MakeError(ErrorCode::kIo, "output " + path + " already exists",
+                       "remove it first or pass --force");
+    }
+  }
+  InstallHandlersOnce();
+  std::unique_ptr<AtomicFile> f(new AtomicFile());
+  f->path_ = path;
+  f->overwrite_ = overwrite;
+  const std::string dir = DirName(path);
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    f->temp_path_ = dir + "/." + BaseName(path) + ".hmod-tmp-" + HexEncode(RandomBytes(6));
+    f->fd_ = ::open(f->temp_path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+    if (f->fd_ >= 0 || errno != EEXIST) break;
+  }
+  if (f->fd_ < 0) return IoError("cannot create a temporary file in", dir, errno);
+  f->cleanup_slot_ = RegisterCleanup(f->temp_path_);
+  return f;
+}
+
+AtomicFile::~AtomicFile() {
+  if (fd_ >= 0) ::close(fd_);
+  if (!committed_ && !temp_path_.empty()) ::unlink(temp_path_.c_str());
+  UnregisterCleanup(cleanup_slot_);
+}
+
+Status AtomicFile::Write(ByteSpan data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd_, data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return IoError("cannot write", temp_path_, errno);
+    }
+    done += static_cast<size_t>(n);
+  }
+  return OkStatus();
+}
+
+Status AtomicFile::Commit() {
+  if (::fsync(fd_) != 0) return IoError("cannot fsync", temp_path_, errno);
+  if (::close(fd_) != 0) {
+    fd_ = -1;
+    return IoError("cannot close", temp_path_, errno);
+  }
+  fd_ = -1;
+  // Without --force, never replace a file that appeared while we were writing.
+  int rc = overwrite_ ? ::rename(temp_path_.c_str(), path_.c_str())
+                      : ::renameat2(AT_FDCWD, temp_path_.c_str(), AT_FDCWD, path_.c_str(),
+                                    RENAME_NOREPLACE);
+  if (rc != 0) {
+    return IoError(errno == EEXIST ? "refusing to replace" : "cannot rename onto", path_, errno);
+  }
+  committed_ = true;
+  UnregisterCleanup(cleanup_slot_);
+  cleanup_slot_ = -1;
+  // Make the rename itself durable.
+  int dfd = ::open(DirName(path_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+  return OkStatus();
+}
+
+}  // namespace hmod

@@ -1,0 +1,18 @@
+// Key providers are named by URI (DESIGN.md "Keys"); this maps a URI to its provider.
+#include "hmod/key_provider.h"
+#include "keys/file_provider.h"
+#include "keys/pass_provider.h"
+
+namespace hmod {
+
+Result<std::unique_ptr<KeyProvider>> ProviderFromUri(const std::string& uri) {
+  const auto colon = uri.find(':');
+  const std::string scheme = uri.substr(0, colon);
+  const std::string rest = colon == std::string::npos ? "" : uri.substr(colon + 1);
+  if (colon != std::string::npos && scheme == "file") return MakeFileProvider(rest);
+  if (colon != std::string::npos && scheme == "pass") return MakePassProvider(rest);
+  return MakeError(ErrorCode::kUsage, "unknown key provider '" + uri + "'",
+                   "supported: file:PATH, pass:, pass:env=NAME, pass:fd=N");
+}
+
+}  // namespace hmod
