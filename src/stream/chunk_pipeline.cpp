@@ -4,6 +4,7 @@
 // chunks. A ring of slots bounds memory: at most kSlots batches are in flight. A batch
 // is written only once every chunk in it (up to the first failure) is authenticated.
 #include <algorithm>
+#include <memory>
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
@@ -25,7 +26,8 @@ struct Slot {
   uint64_t first_chunk = 0;
   size_t chunks = 0;         // number of chunks in this batch
   bool final = false;        // the last chunk of the batch is the message's final chunk
-  Bytes in, out;
+  // Uninitialised on purpose: zero-filling 1 MiB per call would dominate small files.
+  std::unique_ptr<uint8_t[]> in, out;
   size_t in_bytes = 0;       // valid bytes in `in`
   size_t out_bytes = 0;      // bytes of `out` to write (the good prefix on failure)
   std::optional<Error> error;
@@ -40,17 +42,17 @@ void ProcessBatch(Direction dir, ChunkCipher& cipher, Slot& slot) {
   size_t in_pos = 0, out_pos = 0;
   for (size_t i = 0; i < slot.chunks; ++i) {
     const size_t n = std::min(in_unit, slot.in_bytes - in_pos);
-    ByteSpan src(slot.in.data() + in_pos, n);
+    ByteSpan src(slot.in.get() + in_pos, n);
     Status st = OkStatus();
     size_t m = 0;
     if (dir == Direction::kSeal) {
       m = n + kAeadTagBytes;
-      st = cipher.Seal(slot.first_chunk + i, src, MutableByteSpan(slot.out.data() + out_pos, m));
+      st = cipher.Seal(slot.first_chunk + i, src, MutableByteSpan(slot.out.get() + out_pos, m));
     } else if (n < kAeadTagBytes) {
       st = MakeError(ErrorCode::kAuthFailed, "message truncated: final chunk shorter than a tag");
     } else {
       m = n - kAeadTagBytes;
-      st = cipher.Open(slot.first_chunk + i, src, MutableByteSpan(slot.out.data() + out_pos, m));
+      st = cipher.Open(slot.first_chunk + i, src, MutableByteSpan(slot.out.get() + out_pos, m));
     }
     if (!st.ok()) {
       Error e = st.error();
@@ -129,7 +131,7 @@ class Pipeline {
         done_cv_.wait(lock, [&] { return w.state == SlotState::kDone; });
       }
       if (!failure && w.out_bytes > 0) {
-        Status st = out_.Write(ByteSpan(w.out.data(), w.out_bytes));
+        Status st = out_.Write(ByteSpan(w.out.get(), w.out_bytes));
         if (!st.ok()) failure = st.error();
       }
       if (!failure && w.error) failure = w.error;
@@ -166,9 +168,9 @@ class Pipeline {
   // Reads the next batch into `s`. Sets s.final when this batch holds the final chunk.
   Status Fill(Slot& s, uint64_t first_chunk) {
     const size_t cap = kBatchChunks * in_unit_;
-    if (s.in.size() < cap) s.in.resize(cap);
-    if (s.out.size() < kBatchChunks * out_unit_) s.out.resize(kBatchChunks * out_unit_);
-    HMOD_ASSIGN_OR_RETURN(size_t n, in_.Read(MutableByteSpan(s.in.data(), cap)));
+    if (!s.in) s.in.reset(new uint8_t[cap]);
+    if (!s.out) s.out.reset(new uint8_t[kBatchChunks * out_unit_]);
+    HMOD_ASSIGN_OR_RETURN(size_t n, in_.Read(MutableByteSpan(s.in.get(), cap)));
     s.in_bytes = n;
     s.first_chunk = first_chunk;
     s.error.reset();

@@ -1,0 +1,103 @@
+// Encrypt -> decrypt round trips through the library at the lengths where chunking
+// changes, in both suites and with 1..4 worker threads; random access reads.
+#include <gtest/gtest.h>
+
+#include "hmod/chunked_stream.h"
+#include "support/library_fixture.h"
+
+namespace hmod::testing {
+namespace {
+
+struct Case {
+  size_t size;
+  Suite suite;
+  unsigned threads;
+};
+
+class RoundTrip : public ::testing::TestWithParam<Case> {
+ protected:
+  void SetUp() override { ASSERT_TRUE(InitCrypto().ok()); }
+};
+
+TEST_P(RoundTrip, DecryptsToTheSameBytes) {
+  const Case c = GetParam();
+  TempDir dir;
+  ProviderList providers = FileProviders(NewKeyFile(dir));
+  const Bytes plaintext = TestData(c.size, c.size + 1);
+  const Bytes file = EncryptBytes(plaintext, providers, c.suite, {{"model", "m"}}, c.threads);
+  // Header region, then 56-byte payload header, then one tag per chunk.
+  ASSERT_EQ(file.size(), 4096 + ChunkedCiphertextSize(c.size));
+  auto out = DecryptBytes(file, providers, {{"model", "m"}}, c.threads);
+  ASSERT_TRUE(out.result.ok()) << out.result.error().message;
+  EXPECT_EQ(out.result->plaintext_bytes, c.size);
+  EXPECT_EQ(out.result->header.suite, c.suite);
+  EXPECT_TRUE(out.released == plaintext);
+}
+
+std::vector<Case> Cases() {
+  std::vector<Case> cases;
+  for (Suite s : {Suite::kAes256Gcm, Suite::kChaCha20Poly1305}) {
+    for (size_t n : {0, 1, 16383, 16384, 16385, 32768, 3 * 1024 * 1024 + 123}) {
+      cases.push_back({n, s, 0});
+    }
+    // Batch boundaries (32 chunks per batch) with several workers.
+    for (unsigned t : {1u, 2u, 4u}) {
+      cases.push_back({32 * 16384, s, t});
+      cases.push_back({32 * 16384 + 1, s, t});
+      cases.push_back({97 * 16384 + 5, s, t});
+    }
+  }
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(Lengths, RoundTrip, ::testing::ValuesIn(Cases()),
+                         [](const auto& info) {
+                           return std::string(info.param.suite == Suite::kAes256Gcm ? "Aes" : "ChaCha") +
+                                  "_" + std::to_string(info.param.size) + "_t" +
+                                  std::to_string(info.param.threads);
+                         });
+
+TEST(RandomAccess, ReadsAnyRangeOfAMessage) {
+  ASSERT_TRUE(InitCrypto().ok());
+  const Bytes plaintext = TestData(5 * 16384 + 777, 42);
+  SecretBytes key = SecretBytes::Random(32);
+  const Bytes ctx = {1, 2, 3};
+  auto keys = ChunkKeys::ForEncryption(Suite::kAes256Gcm, key, ctx);
+  ASSERT_TRUE(keys.ok());
+  MemorySource in(plaintext);
+  MemorySink out;
+  ASSERT_TRUE(EncryptChunkedStream(*keys, in, out).ok());
+
+  MemorySource source(out.bytes);
+  auto reader = ChunkedReader::Open(Suite::kAes256Gcm, key, ctx, source, 0, out.bytes.size());
+  ASSERT_TRUE(reader.ok()) << reader.error().message;
+  EXPECT_EQ(reader->plaintext_size(), plaintext.size());
+  EXPECT_EQ(reader->chunk_count(), 6u);
+  const std::pair<size_t, size_t> ranges[] = {
+      {0, 1}, {0, plaintext.size()}, {16383, 2}, {16384, 16384}, {5 * 16384, 777}, {100, 40000}};
+  for (auto [off, len] : ranges) {
+    Bytes buf(len);
+    ASSERT_TRUE(reader->ReadAt(off, buf).ok()) << off << "+" << len;
+    EXPECT_TRUE(std::equal(buf.begin(), buf.end(), plaintext.begin() + static_cast<long>(off)));
+  }
+  Bytes past(2);
+  EXPECT_FALSE(reader->ReadAt(plaintext.size() - 1, past).ok());
+}
+
+TEST(RandomAccess, WrongContextFailsAtOpen) {
+  ASSERT_TRUE(InitCrypto().ok());
+  SecretBytes key = SecretBytes::Random(32);
+  auto keys = ChunkKeys::ForEncryption(Suite::kChaCha20Poly1305, key, Bytes{1});
+  ASSERT_TRUE(keys.ok());
+  const Bytes plaintext = TestData(1000, 1);
+  MemorySource in(plaintext);
+  MemorySink out;
+  ASSERT_TRUE(EncryptChunkedStream(*keys, in, out).ok());
+  MemorySource source(out.bytes);
+  auto reader = ChunkedReader::Open(Suite::kChaCha20Poly1305, key, Bytes{2}, source, 0, out.bytes.size());
+  ASSERT_FALSE(reader.ok());
+  EXPECT_EQ(reader.error().code, ErrorCode::kAuthFailed);
+}
+
+}  // namespace
+}  // namespace hmod::testing
