@@ -8,7 +8,7 @@ bash scripts/install-deps.sh
 jobs=$(nproc)
 
 echo "== release build and tests"
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DHMOD_BUILD_TESTS=ON >/dev/null
 ninja -C build
 ctest --test-dir build --output-on-failure -j "$jobs"
 
