@@ -1,9 +1,20 @@
 // Randomness, constant-time comparison, hex and library start-up, from libsodium.
 #include <sodium.h>
 
+#include <atomic>
+
+#include "crypto/random_for_testing.h"
 #include "hmod/crypto.h"
 
 namespace hmod {
+namespace {
+
+// nullptr: the OS CSPRNG. Set only by SetRandomSourceForTesting (tools/gen-vectors).
+std::atomic<void (*)(uint8_t*, size_t)> g_test_fill{nullptr};
+
+}  // namespace
+
+void SetRandomSourceForTesting(void (*fill)(uint8_t* out, size_t n)) { g_test_fill.store(fill); }
 
 Status InitCrypto() {
   if (sodium_init() < 0) return MakeError(ErrorCode::kCrypto, "libsodium failed to initialise");
@@ -17,7 +28,12 @@ bool ConstantTimeEquals(ByteSpan a, ByteSpan b) {
 }
 
 void RandomFill(MutableByteSpan out) {
-  if (!out.empty()) randombytes_buf(out.data(), out.size());
+  if (out.empty()) return;
+  if (auto* fill = g_test_fill.load()) {
+    fill(out.data(), out.size());
+    return;
+  }
+  randombytes_buf(out.data(), out.size());
 }
 
 Bytes RandomBytes(size_t n) {

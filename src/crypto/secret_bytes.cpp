@@ -5,6 +5,8 @@
 #include <cstring>
 #include <new>
 
+#include "hmod/crypto.h"
+
 namespace hmod {
 
 SecretBytes::SecretBytes(size_t size) : size_(size) {
@@ -17,7 +19,7 @@ SecretBytes::SecretBytes(size_t size) : size_(size) {
 
 SecretBytes SecretBytes::Random(size_t size) {
   SecretBytes s(size);
-  if (size) randombytes_buf(s.data_, size);
+  RandomFill(s.secret());  // the one randomness path (random_for_testing.h)
   return s;
 }
 
