@@ -23,7 +23,7 @@ inline ByteSpan AsBytes(std::string_view s) {
   return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
 }
 
-// Payload suites (FORMAT.md §3.2). The numeric values are on the wire.
+// Payload suites (FORMAT.md §2.1). The numeric values are on the wire.
 enum class Suite : uint16_t {
   kAes256Gcm = 0x0001,
   kChaCha20Poly1305 = 0x0002,

@@ -12,6 +12,21 @@ struct InspectOptions {
   OutputOptions out;
 };
 
+// The header is unauthenticated here: never let its strings drive the terminal.
+std::string Printable(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == 0x7F) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out.push_back(static_cast<char>(c));
+    }
+  }
+  return out;
+}
+
 const char* LayoutName(Layout l) { return l == Layout::kStream ? "stream" : "tensors"; }
 
 int RunInspect(const InspectOptions& o) {
@@ -58,13 +73,14 @@ int RunInspect(const InspectOptions& o) {
   } else {
     bool first = true;
     for (const auto& [k, v] : h.context) {
-      std::printf("%s%s=%s\n", first ? "context:   " : "           ", k.c_str(), v.c_str());
+      std::printf("%s%s=%s\n", first ? "context:   " : "           ", Printable(k).c_str(),
+                  Printable(v).c_str());
       first = false;
     }
   }
   std::printf("can be opened by (%zu):\n", h.wrapped_keys.size());
   for (const auto& k : h.wrapped_keys) {
-    std::printf("  %-8s %s\n", k.provider_id.c_str(), k.key_id.c_str());
+    std::printf("  %-8s %s\n", k.provider_id.c_str(), Printable(k.key_id).c_str());
   }
   if ((*in)->is_regular()) {
     std::printf("sizes:     file %llu B, header %u B, payload %llu B, plaintext %s\n",

@@ -8,6 +8,7 @@ namespace {
 
 constexpr std::string_view kMacLabel = "hmod/v1 header mac";
 constexpr std::string_view kPayloadLabel = "hmod/v1 payload key";
+constexpr size_t kMaxUnwrapAttemptsPerProvider = 4;
 
 }  // namespace
 
@@ -62,8 +63,17 @@ Result<OpenedHeader> OpenHeader(ParsedHeader parsed, ProviderList& providers) {
   const WrapContext wctx{h.file_id, &h.context};
   std::optional<Error> failure;
   for (auto& provider : providers) {
+    size_t attempts = 0;
     for (const auto& record : h.wrapped_keys) {
       if (record.provider_id != provider->provider_id()) continue;
+      // FORMAT.md §3.3: bound the work a hostile file can cause (Argon2id per pass record).
+      if (++attempts > kMaxUnwrapAttemptsPerProvider) {
+        if (!failure) {
+          failure = MakeError(ErrorCode::kLimit, "more than 4 wrapped keys for " +
+                                                     provider->description() + "; not trying more");
+        }
+        break;
+      }
       auto dk = provider->Unwrap(record, wctx);
       if (!dk.ok()) {
         if (dk.error().code != ErrorCode::kNoMatchingKey && !failure) failure = dk.error();

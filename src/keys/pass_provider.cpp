@@ -112,6 +112,9 @@ Result<SecretBytes> ReadPassphraseFd(int fd) {
     n += static_cast<size_t>(r);
   }
   // One line: drop a trailing newline (and CR), as `echo pass | hmodctl ...` would send.
+  if (n == buf.size()) {
+    return MakeError(ErrorCode::kUsage, "passphrase longer than 4095 bytes");
+  }
   auto s = buf.secret();
   if (n > 0 && s[n - 1] == '\n') --n;
   if (n > 0 && s[n - 1] == '\r') --n;
@@ -143,6 +146,9 @@ Result<std::unique_ptr<KeyProvider>> MakePassProvider(const std::string& spec) {
                      "use pass: (reads $HMOD_PASSPHRASE), pass:env=NAME or pass:fd=N");
   }
   if (pass.empty()) return MakeError(ErrorCode::kUsage, "empty passphrase");
+  if (pass.size() >= kMaxPassphraseBytes) {
+    return MakeError(ErrorCode::kUsage, "passphrase longer than 4095 bytes");
+  }
   return std::unique_ptr<KeyProvider>(new PassProvider(std::move(pass), source));
 }
 
