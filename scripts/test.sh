@@ -21,7 +21,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 echo "== libFuzzer: header parser (${FUZZ_SECONDS:-60}s)"
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DHMOD_FUZZ=ON -DHMOD_BUILD_TESTS=OFF >/dev/null
-ninja -C build-fuzz header_parser_fuzz
+ninja -C build-fuzz header_parser_fuzz model_parser_fuzz
 corpus=$(mktemp -d)
 trap 'rm -rf "$corpus"' EXIT
 # Seeds: real headers, with and without context and with two wrapped keys.
@@ -35,4 +35,10 @@ HMOD_PASSPHRASE=fuzz build/hmodctl encrypt -q --kek pass: -o "$corpus/seed3" "$c
 rm "$corpus/k.key" "$corpus/k2.key" "$corpus/p"
 build-fuzz/fuzz/header_parser_fuzz -max_total_time="${FUZZ_SECONDS:-60}" -max_len=16384 \
   -print_final_stats=1 "$corpus"
+echo "== libFuzzer: safetensors and GGUF parsers (${FUZZ_SECONDS:-60}s)"
+models=$(mktemp -d)
+trap 'rm -rf "$corpus" "$models"' EXIT
+python3 scripts/make_sample_model.py "$models/seed.safetensors" 0.01
+build-fuzz/fuzz/model_parser_fuzz -max_total_time="${FUZZ_SECONDS:-60}" -max_len=4096 \
+  -print_final_stats=1 "$models"
 echo "== all tests passed"

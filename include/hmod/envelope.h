@@ -18,6 +18,7 @@ inline constexpr size_t kDataKeyBytes = 32;
 struct FileKeys {
   SecretBytes mac_key;
   SecretBytes payload_key;
+  SecretBytes index_mac_key;  // public tensor index MAC (FORMAT.md §6.3)
 };
 Result<FileKeys> DeriveFileKeys(const SecretBytes& data_key, ByteSpan file_id);
 
@@ -25,9 +26,14 @@ Result<FileKeys> DeriveFileKeys(const SecretBytes& data_key, ByteSpan file_id);
 struct SealedHeader {
   Header header;
   Bytes region;
+  SecretBytes data_key;
   SecretBytes payload_key;
   std::array<uint8_t, 32> core_digest{};
 };
+
+// Re-encodes `sealed.region` and the core digest after a change to core fields that the
+// wrapped keys do not depend on (extensions), keeping the same data key and wrapped keys.
+Status ResealHeader(SealedHeader& sealed);
 
 // Draws a data key and a file id, wraps the key for each provider (at least one), and
 // encodes the header region.

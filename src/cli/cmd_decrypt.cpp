@@ -1,7 +1,10 @@
 // hmodctl decrypt: open an .hmod with any of the given keys and stream out the plaintext.
 #include <cstdio>
 
+#include <algorithm>
+
 #include "cli/cli_common.h"
+#include "hmod/tensor_container.h"
 #include "cli/commands.h"
 
 namespace hmod::cli {
@@ -12,9 +15,35 @@ struct DecryptCliOptions {
   std::vector<std::string> context;
   std::string input, output;
   bool force = false;
+  std::string tensor;
   unsigned threads = 0;
   OutputOptions out;
 };
+
+// Writes the raw bytes of one tensor: only its chunks (plus header and index) are read.
+Result<DecryptSummary> DecryptOneTensor(InputFile& in, const std::string& name, ByteSink& out,
+                                        ProviderList& providers, const DecryptOptions& options) {
+  if (!in.is_regular()) return MakeError(ErrorCode::kUnsupported, "--tensor needs a file, not a pipe");
+  HMOD_ASSIGN_OR_RETURN(ParsedHeader parsed, ReadHeader(in));
+  if (parsed.header.layout != Layout::kTensors) {
+    return MakeError(ErrorCode::kUsage, "--tensor: this file was encrypted as a whole file, not per tensor");
+  }
+  HMOD_ASSIGN_OR_RETURN(auto file, TensorFile::Open(in, std::move(parsed), providers, options.required_context));
+  HMOD_ASSIGN_OR_RETURN(size_t entry, file->Find(name));
+  const uint64_t size = file->index().entries[entry].size;
+  Bytes buf(std::min<uint64_t>(size, 4 << 20));
+  for (uint64_t done = 0; done < size;) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), size - done));
+    HMOD_TRY(file->ReadEntry(entry, done, MutableByteSpan(buf.data(), n)));
+    HMOD_TRY(out.Write(ByteSpan(buf.data(), n)));
+    done += n;
+  }
+  DecryptSummary summary;
+  summary.header = file->header();
+  summary.opened_by = file->opened_by();
+  summary.plaintext_bytes = size;
+  return summary;
+}
 
 int RunDecrypt(const DecryptCliOptions& o) {
   const bool data_on_stdout = o.output == "-";
@@ -36,7 +65,8 @@ int RunDecrypt(const DecryptCliOptions& o) {
 
   // On failure `output` is destroyed uncommitted: the temporary file is removed and OUT
   // never appears. On stdout only whole authenticated chunks were written.
-  auto summary = DecryptContainer(**in, output->sink(), *providers, options);
+  auto summary = o.tensor.empty() ? DecryptContainer(**in, output->sink(), *providers, options)
+                                  : DecryptOneTensor(**in, o.tensor, output->sink(), *providers, options);
   if (!summary.ok()) return fail(summary.error());
   if (Status st = output->Commit(); !st.ok()) return fail(st.error());
   FinishProgress();
@@ -65,7 +95,10 @@ void SetupDecrypt(CLI::App& sub, std::function<int()>& run) {
       "whole authenticated chunks are written and the exit code says whether all of it was.\n\n"
       "Examples:\n"
       "  hmodctl decrypt --kek file:team.key --context model=llama -o llama.safetensors llama.hmod\n"
-      "  hmodctl decrypt --kek pass: -o - backup.hmod | tar x");
+      "  hmodctl decrypt --kek pass: -o - backup.hmod | tar x\n"
+      "  hmodctl decrypt --kek file:team.key --tensor model.embed_tokens.weight -o embed.bin llama.hmod\n\n"
+      "Per-tensor models (safetensors/GGUF encrypted tensor by tensor) are read with positional\n"
+      "reads, so their IN must be a file, not a pipe.");
   sub.add_option("--kek", o->keks, "Key provider URI to try (repeatable, tried in order)")
       ->required()
       ->type_name("URI");
@@ -75,6 +108,9 @@ void SetupDecrypt(CLI::App& sub, std::function<int()>& run) {
   sub.add_option("-o,--output", o->output, "Output file, or - for stdout")->required();
   sub.add_option("input", o->input, "Input .hmod file, or - for stdin")->required();
   sub.add_flag("-f,--force", o->force, "Replace OUT if it exists");
+  sub.add_option("--tensor", o->tensor,
+                 "Write only this tensor's raw bytes (per-tensor files; reads just its chunks)")
+      ->type_name("NAME");
   sub.add_option("--threads", o->threads, "Crypto threads (default: one per core)");
   AddOutputOptions(sub, o->out);
   run = [o] { return RunDecrypt(*o); };

@@ -1,7 +1,10 @@
 // hmodctl encrypt: wrap a fresh data key to every --kek and stream the input into an .hmod.
 #include <cstdio>
 
+#include <optional>
+
 #include "cli/cli_common.h"
+#include "hmod/tensor_container.h"
 #include "cli/commands.h"
 
 namespace hmod::cli {
@@ -13,6 +16,9 @@ struct EncryptCliOptions {
   std::string suite;
   std::string input, output;
   bool force = false;
+  bool whole_file = false;
+  bool public_index = false;
+  std::vector<std::string> plaintext_tensors;
   unsigned threads = 0;
   OutputOptions out;
 };
@@ -56,7 +62,38 @@ int RunEncrypt(const EncryptCliOptions& o) {
   if (!output.ok()) return fail(output.error());
   options.stream.progress = MakeProgress("encrypting", (*in)->size(), o.out.quiet);
 
-  auto summary = EncryptToContainer(**in, output->sink(), *providers, options);
+  // Models are recognised by content and stored tensor by tensor (FORMAT.md §6).
+  std::optional<ModelLayout> model;
+  if (!o.whole_file && (*in)->is_regular()) {
+    auto format = DetectModelFormat(**in);
+    if (!format.ok()) return fail(format.error());
+    if (*format) {
+      auto layout = ParseModel(**in, **format);
+      if (!layout.ok()) {
+        Error e = layout.error();
+        e.hint = "the input looks like a " + std::string(ModelFormatName(**format)) +
+                 " model but is not valid; use --whole-file to encrypt it as opaque bytes";
+        return fail(e);
+      }
+      model = std::move(*layout);
+    }
+  }
+  if (!model && (o.public_index || !o.plaintext_tensors.empty())) {
+    return fail(MakeError(ErrorCode::kUsage, "--public-index and --plaintext-tensors need a safetensors or GGUF input",
+                          "they apply to per-tensor encryption; drop --whole-file or the flags"));
+  }
+  Result<EncryptSummary> summary = Error{};
+  if (model) {
+    TensorEncryptOptions t;
+    t.suite = options.suite;
+    t.context = options.context;
+    t.public_index = o.public_index;
+    t.plaintext_globs = o.plaintext_tensors;
+    t.stream = options.stream;
+    summary = EncryptModelToContainer(**in, *model, output->sink(), *providers, t);
+  } else {
+    summary = EncryptToContainer(**in, output->sink(), *providers, options);
+  }
   if (!summary.ok()) return fail(summary.error());
   if (Status st = output->Commit(); !st.ok()) return fail(st.error());
   FinishProgress();
@@ -70,12 +107,15 @@ int RunEncrypt(const EncryptCliOptions& o) {
                {"file_id", HexEncode(h.file_id)},
                {"context", ContextJson(h.context)},
                {"wrapped_keys", WrappedKeysJson(h)},
-               {"plaintext_bytes", summary->plaintext_bytes},
-               {"ciphertext_bytes", h.region_bytes + ChunkedCiphertextSize(summary->plaintext_bytes)}},
+               {"layout", model ? "tensors" : "stream"},
+               {"model_format", model ? ModelFormatName(model->format) : nullptr},
+               {"tensors", model ? model->tensors.size() : 0},
+               {"plaintext_bytes", summary->plaintext_bytes}},
               data_on_stdout);
   } else if (!o.out.quiet && !data_on_stdout) {
-    std::fprintf(stderr, "encrypted %s -> %s (%s, %llu bytes, %zu wrapped key%s)\n",
-                 (*in)->path().c_str(), o.output.c_str(), SuiteName(h.suite),
+    std::fprintf(stderr, "encrypted %s -> %s (%s%s, %s, %llu bytes, %zu wrapped key%s)\n",
+                 (*in)->path().c_str(), o.output.c_str(), model ? ModelFormatName(model->format) : "whole file",
+                 model ? (", " + std::to_string(model->tensors.size()) + " tensors").c_str() : "", SuiteName(h.suite),
                  static_cast<unsigned long long>(summary->plaintext_bytes), h.wrapped_keys.size(),
                  h.wrapped_keys.size() == 1 ? "" : "s");
   }
@@ -91,6 +131,10 @@ void SetupEncrypt(CLI::App& sub, std::function<int()>& run) {
       "file and wrapped once per --kek, so any one of those keys can open it later. The input\n"
       "is streamed in constant memory; OUT appears only when complete (written to a temporary\n"
       "name, fsynced, then renamed). IN and OUT may be '-' for stdin/stdout.\n\n"
+      "safetensors and GGUF models (recognised by content) are stored tensor by tensor: each\n"
+      "tensor is its own encrypted message at an aligned offset, so loaders can decrypt just the\n"
+      "tensors they need, and decrypt restores the original file byte for byte. The tensor\n"
+      "index (names, dtypes, shapes) is encrypted unless --public-index.\n\n"
       "Key providers (--kek, repeatable):\n"
       "  file:PATH        a key file made by 'hmodctl keygen' (must be mode 0600)\n"
       "  pass:            a passphrase from $HMOD_PASSPHRASE (Argon2id)\n"
@@ -110,6 +154,13 @@ void SetupEncrypt(CLI::App& sub, std::function<int()>& run) {
   sub.add_option("-o,--output", o->output, "Output .hmod file, or - for stdout")->required();
   sub.add_option("input", o->input, "Input file, or - for stdin")->required();
   sub.add_flag("-f,--force", o->force, "Replace OUT if it exists");
+  sub.add_flag("--whole-file", o->whole_file,
+               "Encrypt as one opaque stream even if IN is a safetensors or GGUF model");
+  sub.add_flag("--public-index", o->public_index,
+               "Leave tensor names, dtypes and shapes readable without a key (default: encrypted)");
+  sub.add_option("--plaintext-tensors", o->plaintext_tensors,
+                 "Keep tensors matching GLOB in clear, integrity-protected by the index (repeatable)")
+      ->type_name("GLOB");
   sub.add_option("--threads", o->threads, "Crypto threads (default: one per core)");
   AddOutputOptions(sub, o->out);
   run = [o] { return RunEncrypt(*o); };

@@ -8,6 +8,7 @@ namespace {
 
 constexpr std::string_view kMacLabel = "hmod/v1 header mac";
 constexpr std::string_view kPayloadLabel = "hmod/v1 payload key";
+constexpr std::string_view kIndexMacLabel = "hmod/v1 index mac";
 constexpr size_t kMaxUnwrapAttemptsPerProvider = 4;
 
 }  // namespace
@@ -19,6 +20,8 @@ Result<FileKeys> DeriveFileKeys(const SecretBytes& data_key, ByteSpan file_id) {
   HMOD_ASSIGN_OR_RETURN(keys.mac_key, HkdfExpand(HashAlg::kSha512, prk.secret(), AsBytes(kMacLabel), 32));
   HMOD_ASSIGN_OR_RETURN(keys.payload_key,
                         HkdfExpand(HashAlg::kSha512, prk.secret(), AsBytes(kPayloadLabel), 32));
+  HMOD_ASSIGN_OR_RETURN(keys.index_mac_key,
+                        HkdfExpand(HashAlg::kSha512, prk.secret(), AsBytes(kIndexMacLabel), 32));
   return keys;
 }
 
@@ -42,8 +45,19 @@ Result<SealedHeader> SealHeaderWithKey(Header header, const SecretBytes& data_ke
   sealed.core_digest = Sha256(core);
   header.region_bytes = static_cast<uint32_t>(sealed.region.size());
   sealed.header = std::move(header);
+  sealed.data_key = SecretBytes::CopyFrom(data_key.secret());
   sealed.payload_key = std::move(keys.payload_key);
   return sealed;
+}
+
+Status ResealHeader(SealedHeader& sealed) {
+  HMOD_ASSIGN_OR_RETURN(FileKeys keys, DeriveFileKeys(sealed.data_key, sealed.header.file_id));
+  sealed.header.region_bytes = 0;  // recompute the smallest region that fits
+  HMOD_ASSIGN_OR_RETURN(sealed.region, EncodeHeaderRegion(sealed.header, keys.mac_key));
+  HMOD_ASSIGN_OR_RETURN(Bytes core, EncodeCore(sealed.header));
+  sealed.core_digest = Sha256(core);
+  sealed.header.region_bytes = static_cast<uint32_t>(sealed.region.size());
+  return OkStatus();
 }
 
 Result<SealedHeader> SealNewHeader(Layout layout, Suite suite, const EncryptionContext& context,

@@ -2,6 +2,7 @@
 #include "hmod/container.h"
 
 #include "format/byte_writer.h"
+#include "hmod/tensor_container.h"
 
 namespace hmod {
 
@@ -44,6 +45,24 @@ Result<EncryptSummary> EncryptToContainer(ByteSource& in, ByteSink& out, Provide
 Result<DecryptSummary> DecryptContainer(ByteSource& in, ByteSink& out, ProviderList& providers,
                                         const DecryptOptions& options) {
   HMOD_ASSIGN_OR_RETURN(ParsedHeader parsed, ReadHeader(in));
+  if (parsed.header.layout == Layout::kTensors) {
+    // The index sits at the end (it holds digests known only after the last tensor), so
+    // per-tensor files are read with positional reads.
+    const auto* positional = dynamic_cast<const PositionalSource*>(&in);
+    const auto* file = dynamic_cast<const InputFile*>(&in);
+    if (positional == nullptr || (file != nullptr && !file->is_regular())) {
+      return MakeError(ErrorCode::kUnsupported, "a per-tensor .hmod must be read from a file, not a pipe",
+                       "save it to a file first, then decrypt that file");
+    }
+    HMOD_ASSIGN_OR_RETURN(auto tensors, TensorFile::Open(*positional, std::move(parsed), providers,
+                                                        options.required_context));
+    HMOD_ASSIGN_OR_RETURN(uint64_t n, tensors->Restore(out, options.stream));
+    DecryptSummary summary;
+    summary.header = tensors->header();
+    summary.opened_by = tensors->opened_by();
+    summary.plaintext_bytes = n;
+    return summary;
+  }
   HMOD_ASSIGN_OR_RETURN(OpenedHeader opened, OpenHeader(std::move(parsed), providers));
   const Header& h = opened.parsed.header;
   HMOD_TRY(CheckContext(h.context, options.required_context));

@@ -5,6 +5,7 @@
 #include "format/byte_writer.h"
 #include "hmod/envelope.h"
 #include "hmod/header.h"
+#include "hmod/tensor_index.h"
 
 namespace hmod {
 namespace {
@@ -160,7 +161,7 @@ Result<ParsedHeader> ReadHeader(ByteSource& in) {
                      "this hmodctl reads version 1; upgrade hmodctl");
   }
   HMOD_ASSIGN_OR_RETURN(uint8_t layout, c.U8());
-  if (layout != static_cast<uint8_t>(Layout::kStream)) {
+  if (layout != static_cast<uint8_t>(Layout::kStream) && layout != static_cast<uint8_t>(Layout::kTensors)) {
     return MakeError(ErrorCode::kUnsupported, "unsupported payload layout " + std::to_string(layout));
   }
   h.layout = static_cast<Layout>(layout);
@@ -197,8 +198,8 @@ Result<ParsedHeader> ReadHeader(ByteSource& in) {
     if (!h.extensions.empty() && e.type <= h.extensions.back().type) {
       return Malformed("extension types not strictly ascending");
     }
-    // No extension is defined in v1: an unknown critical one cannot be ignored.
-    if (e.type & kCriticalExtension) {
+    // An unknown critical extension cannot be ignored (FORMAT.md §2.2).
+    if ((e.type & kCriticalExtension) && e.type != kTensorLayoutExtension) {
       return MakeError(ErrorCode::kUnsupported,
                        "unknown critical header extension " + std::to_string(e.type));
     }
@@ -207,6 +208,13 @@ Result<ParsedHeader> ReadHeader(ByteSource& in) {
     h.extensions.push_back(std::move(e));
   }
   p.core_bytes = c.pos();
+  // FORMAT.md §6.2: the tensor layout and its extension come together.
+  const bool has_layout_ext = std::any_of(h.extensions.begin(), h.extensions.end(),
+                                          [](const Extension& e) { return e.type == kTensorLayoutExtension; });
+  if (has_layout_ext != (h.layout == Layout::kTensors)) {
+    return Malformed("tensor-layout extension and layout disagree");
+  }
+  if (has_layout_ext) HMOD_TRY(TensorLayoutOf(h));
 
   HMOD_ASSIGN_OR_RETURN(h.region_bytes, c.U32());
   if (h.region_bytes < kRegionAlign || h.region_bytes % kRegionAlign || h.region_bytes > kMaxRegionBytes) {

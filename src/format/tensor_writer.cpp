@@ -1,0 +1,180 @@
+// Writes the per-tensor layout (FORMAT.md §6) in one sequential pass over the source.
+#include <fnmatch.h>
+
+#include <algorithm>
+
+#include "hmod/tensor_container.h"
+
+namespace hmod {
+namespace {
+
+uint64_t RoundUp(uint64_t v) { return (v + kEntryAlign - 1) / kEntryAlign * kEntryAlign; }
+
+// Counts bytes written so padding can be computed.
+class CountingSink final : public ByteSink {
+ public:
+  explicit CountingSink(ByteSink& inner) : inner_(inner) {}
+  Status Write(ByteSpan data) override {
+    HMOD_TRY(inner_.Write(data));
+    written_ += data.size();
+    return OkStatus();
+  }
+  uint64_t written() const { return written_; }
+  Status PadTo(uint64_t offset) {
+    static const uint8_t kZeros[kEntryAlign] = {};
+    while (written_ < offset) {
+      HMOD_TRY(Write(ByteSpan(kZeros, std::min<uint64_t>(kEntryAlign, offset - written_))));
+    }
+    return OkStatus();
+  }
+
+ private:
+  ByteSink& inner_;
+  uint64_t written_ = 0;
+};
+
+// Reads the source bytes of a list of segments, in order, with positional reads; hashes
+// them on the way when asked (plain entries).
+class SegmentSource final : public ByteSource {
+ public:
+  SegmentSource(const PositionalSource& src, const std::vector<Segment>& segs, Sha256Stream* hash)
+      : src_(src), segs_(segs), hash_(hash) {}
+  Result<size_t> Read(MutableByteSpan buf) override {
+    size_t done = 0;
+    while (done < buf.size() && seg_ < segs_.size()) {
+      const Segment& s = segs_[seg_];
+      const uint64_t n = std::min<uint64_t>(buf.size() - done, s.length - pos_);
+      MutableByteSpan part = buf.subspan(done, n);
+      HMOD_TRY(src_.ReadAt(s.source_offset + pos_, part));
+      if (hash_) hash_->Update(part);
+      done += n;
+      pos_ += n;
+      if (pos_ == s.length) ++seg_, pos_ = 0;
+    }
+    return done;
+  }
+
+ private:
+  const PositionalSource& src_;
+  const std::vector<Segment>& segs_;
+  Sha256Stream* hash_;
+  size_t seg_ = 0;
+  uint64_t pos_ = 0;
+};
+
+bool MatchesAny(const std::string& name, const std::vector<std::string>& globs) {
+  return std::any_of(globs.begin(), globs.end(),
+                     [&](const std::string& g) { return ::fnmatch(g.c_str(), name.c_str(), 0) == 0; });
+}
+
+// Entries in source order: the skeleton (all gaps between tensors), then the tensors.
+Result<TensorIndex> PlanEntries(const ModelLayout& layout, const TensorEncryptOptions& options) {
+  TensorIndex index;
+  IndexEntry skeleton;
+  skeleton.kind = EntryKind::kSkeleton;
+  skeleton.encrypted = !options.public_index;
+  index.entries.push_back(std::move(skeleton));
+  uint64_t pos = 0;
+  for (const auto& t : layout.tensors) {
+    if (t.offset < pos) return MakeError(ErrorCode::kFormat, "tensors overlap in the source");
+    if (t.offset > pos) index.entries[0].segments.push_back({pos, t.offset - pos});
+    if (t.shape.size() > kMaxRank) return MakeError(ErrorCode::kLimit, "tensor '" + t.name + "' has rank over 8");
+    IndexEntry e;
+    e.kind = EntryKind::kTensor;
+    e.encrypted = !MatchesAny(t.name, options.plaintext_globs);
+    e.name = t.name;
+    e.dtype = t.dtype;
+    e.shape = t.shape;
+    e.size = t.size;
+    e.segments.push_back({t.offset, t.size});
+    index.entries.push_back(std::move(e));
+    pos = t.offset + t.size;
+  }
+  if (pos < layout.file_size) index.entries[0].segments.push_back({pos, layout.file_size - pos});
+  for (const auto& s : index.entries[0].segments) index.entries[0].size += s.length;
+  if (index.entries.size() > kMaxIndexEntries) return MakeError(ErrorCode::kLimit, "too many tensors");
+  return index;
+}
+
+}  // namespace
+
+Result<EncryptSummary> EncryptModelToContainer(const PositionalSource& source, const ModelLayout& layout,
+                                               ByteSink& out_sink, ProviderList& providers,
+                                               const TensorEncryptOptions& options) {
+  HMOD_ASSIGN_OR_RETURN(TensorIndex index, PlanEntries(layout, options));
+  TensorLayoutInfo info;
+  info.index_mode = options.public_index ? IndexMode::kPublic : IndexMode::kEncrypted;
+  info.source_format = layout.format == ModelFormat::kGguf ? SourceFormat::kGguf : SourceFormat::kSafetensors;
+  info.source_size = layout.file_size;
+
+  // Seal once with a placeholder extension of the final size to learn the region size,
+  // then fill in the offsets and re-seal (same data key and wrapped keys).
+  std::vector<Extension> ext = {{kTensorLayoutExtension, EncodeTensorLayoutInfo(info)}};
+  HMOD_ASSIGN_OR_RETURN(SealedHeader sealed,
+                        SealNewHeader(Layout::kTensors, options.suite, options.context, ext, providers));
+  const uint64_t region = sealed.region.size();
+  uint64_t offset = region;
+  for (auto& e : index.entries) {
+    e.offset = RoundUp(offset);
+    e.stored_length = e.encrypted ? ChunkedCiphertextSize(e.size) : e.size;
+    offset = e.offset + e.stored_length;
+  }
+  info.index_offset = RoundUp(offset);
+  const uint64_t index_plain = IndexPlaintextSize(index);
+  const uint64_t index_stored = options.public_index ? index_plain + 32 : ChunkedCiphertextSize(index_plain);
+  if (index_stored > UINT32_MAX) return MakeError(ErrorCode::kLimit, "tensor index too large");
+  info.index_length = static_cast<uint32_t>(index_stored);
+  sealed.header.extensions[0].value = EncodeTensorLayoutInfo(info);
+  HMOD_TRY(ResealHeader(sealed));
+  if (sealed.region.size() != region) return MakeError(ErrorCode::kCrypto, "header size changed on reseal");
+
+  CountingSink out(out_sink);
+  HMOD_TRY(out.Write(sealed.region));
+  for (size_t i = 0; i < index.entries.size(); ++i) {
+    IndexEntry& e = index.entries[i];
+    HMOD_TRY(out.PadTo(e.offset));
+    if (e.encrypted) {
+      SegmentSource in(source, e.segments, nullptr);
+      const Bytes ctx = EntryContext(sealed.core_digest, static_cast<uint32_t>(i), e.name);
+      HMOD_ASSIGN_OR_RETURN(ChunkKeys keys, ChunkKeys::ForEncryption(options.suite, sealed.payload_key, ctx));
+      HMOD_TRY(EncryptChunkedStream(keys, in, out, options.stream));
+    } else {
+      Sha256Stream hash;
+      SegmentSource in(source, e.segments, &hash);
+      Bytes buf(std::min<uint64_t>(e.size, 1 << 20));
+      for (;;) {
+        HMOD_ASSIGN_OR_RETURN(size_t n, in.Read(buf));
+        if (n == 0) break;
+        HMOD_TRY(out.Write(ByteSpan(buf.data(), n)));
+      }
+      e.sha256 = hash.Finish();
+    }
+    if (out.written() != e.offset + e.stored_length) {
+      return MakeError(ErrorCode::kIo, "source changed while it was being encrypted");
+    }
+    if (options.stream.progress) options.stream.progress(e.segments.empty() ? 0 : e.segments.back().source_offset);
+  }
+
+  // The index goes last: it holds the digests of plain entries, known only now.
+  HMOD_TRY(out.PadTo(info.index_offset));
+  const Bytes plain_index = EncodeIndex(index);
+  if (options.public_index) {
+    HMOD_ASSIGN_OR_RETURN(FileKeys keys, DeriveFileKeys(sealed.data_key, sealed.header.file_id));
+    Bytes mac_input(sealed.core_digest.begin(), sealed.core_digest.end());
+    mac_input.insert(mac_input.end(), plain_index.begin(), plain_index.end());
+    const auto mac = HmacSha256(keys.index_mac_key.secret(), mac_input);
+    HMOD_TRY(out.Write(plain_index));
+    HMOD_TRY(out.Write(mac));
+  } else {
+    const Bytes ctx = EntryContext(sealed.core_digest, kIndexEntryNumber, kIndexEntryName);
+    HMOD_ASSIGN_OR_RETURN(ChunkKeys keys, ChunkKeys::ForEncryption(options.suite, sealed.payload_key, ctx));
+    MemorySource in(plain_index);
+    HMOD_TRY(EncryptChunkedStream(keys, in, out, options.stream));
+  }
+  EncryptSummary summary;
+  summary.header = std::move(sealed.header);
+  summary.plaintext_bytes = layout.file_size;
+  return summary;
+}
+
+}  // namespace hmod
