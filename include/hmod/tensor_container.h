@@ -9,6 +9,7 @@
 
 #include "hmod/container.h"
 #include "hmod/model_file.h"
+#include "hmod/signature.h"
 #include "hmod/tensor_index.h"
 
 namespace hmod {
@@ -18,6 +19,7 @@ struct TensorEncryptOptions {
   EncryptionContext context;
   bool public_index = false;                   // names, dtypes, shapes readable without a key
   std::vector<std::string> plaintext_globs;    // tensors kept in clear (fnmatch patterns)
+  const SigningKey* sign_key = nullptr;        // adds a signature trailer (FORMAT.md §6.5)
   StreamOptions stream;
 };
 

@@ -101,10 +101,12 @@ void SetupDecrypt(CLI::App& sub, std::function<int()>& run) {
       "reads, so their IN must be a file, not a pipe.");
   sub.add_option("--kek", o->keks, "Key provider URI to try (repeatable, tried in order)")
       ->required()
-      ->type_name("URI");
+      ->type_name("URI")
+      ->allow_extra_args(false);
   sub.add_option("--context", o->context,
                  "Require context key=value to match, or a bare key to exist (repeatable)")
-      ->type_name("K[=V]");
+      ->type_name("K[=V]")
+      ->allow_extra_args(false);
   sub.add_option("-o,--output", o->output, "Output file, or - for stdout")->required();
   sub.add_option("input", o->input, "Input .hmod file, or - for stdin")->required();
   sub.add_flag("-f,--force", o->force, "Replace OUT if it exists");

@@ -19,6 +19,7 @@ struct EncryptCliOptions {
   bool whole_file = false;
   bool public_index = false;
   std::vector<std::string> plaintext_tensors;
+  std::string sign_key;
   unsigned threads = 0;
   OutputOptions out;
 };
@@ -78,8 +79,9 @@ int RunEncrypt(const EncryptCliOptions& o) {
       model = std::move(*layout);
     }
   }
-  if (!model && (o.public_index || !o.plaintext_tensors.empty())) {
-    return fail(MakeError(ErrorCode::kUsage, "--public-index and --plaintext-tensors need a safetensors or GGUF input",
+  if (!model && (o.public_index || !o.plaintext_tensors.empty() || !o.sign_key.empty())) {
+    return fail(MakeError(ErrorCode::kUsage,
+                          "--public-index, --plaintext-tensors and --sign-key need a safetensors or GGUF input",
                           "they apply to per-tensor encryption; drop --whole-file or the flags"));
   }
   Result<EncryptSummary> summary = Error{};
@@ -90,6 +92,13 @@ int RunEncrypt(const EncryptCliOptions& o) {
     t.public_index = o.public_index;
     t.plaintext_globs = o.plaintext_tensors;
     t.stream = options.stream;
+    std::optional<SigningKey> signer;
+    if (!o.sign_key.empty()) {
+      auto k = LoadSigningKey(o.sign_key);
+      if (!k.ok()) return fail(k.error());
+      signer = std::move(*k);
+      t.sign_key = &*signer;
+    }
     summary = EncryptModelToContainer(**in, *model, output->sink(), *providers, t);
   } else {
     summary = EncryptToContainer(**in, output->sink(), *providers, options);
@@ -145,10 +154,12 @@ void SetupEncrypt(CLI::App& sub, std::function<int()>& run) {
       "  tar c model/ | hmodctl encrypt --kek file:team.key -o model.tar.hmod -");
   sub.add_option("--kek", o->keks, "Key provider URI to wrap the data key to (repeatable)")
       ->required()
-      ->type_name("URI");
+      ->type_name("URI")
+      ->allow_extra_args(false);
   sub.add_option("--context", o->context,
                  "Authenticated key=value pair bound to the file (repeatable); decrypt can require it")
-      ->type_name("K=V");
+      ->type_name("K=V")
+      ->allow_extra_args(false);
   sub.add_option("--suite", o->suite,
                  "aes-256-gcm or chacha20-poly1305 (default: aes-256-gcm if the CPU has AES instructions)");
   sub.add_option("-o,--output", o->output, "Output .hmod file, or - for stdout")->required();
@@ -160,7 +171,12 @@ void SetupEncrypt(CLI::App& sub, std::function<int()>& run) {
                "Leave tensor names, dtypes and shapes readable without a key (default: encrypted)");
   sub.add_option("--plaintext-tensors", o->plaintext_tensors,
                  "Keep tensors matching GLOB in clear, integrity-protected by the index (repeatable)")
-      ->type_name("GLOB");
+      ->type_name("GLOB")
+      ->allow_extra_args(false);
+  sub.add_option("--sign-key", o->sign_key,
+                 "Add an Ed25519 publisher signature (key from 'hmodctl keygen --ed25519'); checkable\n"
+                 "with the public key alone: hmodctl verify --pubkey KEY.pub FILE")
+      ->type_name("FILE");
   sub.add_option("--threads", o->threads, "Crypto threads (default: one per core)");
   AddOutputOptions(sub, o->out);
   run = [o] { return RunEncrypt(*o); };

@@ -208,7 +208,8 @@ void SetupInspect(CLI::App& sub, std::function<int()>& run) {
       "  hmodctl inspect --tensors --kek file:team.key llama.hmod");
   sub.add_option("input", o->input, "The .hmod file, or - for stdin")->required();
   sub.add_option("--kek", o->keks, "Open the file with this key to authenticate it and read an encrypted index")
-      ->type_name("URI");
+      ->type_name("URI")
+      ->allow_extra_args(false);
   sub.add_flag("--tensors", o->tensors, "List every tensor (name, dtype, shape, bytes, encrypted or not)");
   AddOutputOptions(sub, o->out);
   run = [o] { return RunInspect(*o); };

@@ -4,16 +4,33 @@
 #include "cli/cli_common.h"
 #include "cli/commands.h"
 #include "hmod/key_file.h"
+#include "hmod/signature.h"
 
 namespace hmod::cli {
 namespace {
 
 struct KeygenOptions {
   std::string output;
+  bool ed25519 = false;
   OutputOptions out;
 };
 
+int RunSigningKeygen(const KeygenOptions& o) {
+  auto pk = GenerateSigningKeyFiles(o.output);
+  if (!pk.ok()) return ReportError(pk.error(), o.out);
+  const std::string pub = o.output + ".pub";
+  if (o.out.json) {
+    PrintJson({{"ok", true}, {"signing_key", o.output}, {"public_key_file", pub}, {"public_key", HexEncode(*pk)}});
+  } else if (!o.out.quiet) {
+    std::printf("created %s (secret, mode 0600) and %s (public)\npublic key: %s\n"
+                "sign with: hmodctl encrypt --sign-key %s ...\ncheck with: hmodctl verify --pubkey %s FILE\n",
+                o.output.c_str(), pub.c_str(), HexEncode(*pk).c_str(), o.output.c_str(), pub.c_str());
+  }
+  return kExitOk;
+}
+
 int RunKeygen(const KeygenOptions& o) {
+  if (o.ed25519) return RunSigningKeygen(o);
   auto fp = GenerateKeyFile(o.output);
   if (!fp.ok()) return ReportError(fp.error(), o.out);
   if (o.out.json) {
@@ -34,8 +51,11 @@ void SetupKeygen(CLI::App& sub, std::function<int()>& run) {
       "The file is never overwritten. Keep it away from the models it protects:\n"
       "anyone holding it can decrypt them.\n\n"
       "Example:\n  hmodctl keygen -o ~/.config/hmod/team.key\n"
-      "  hmodctl encrypt --kek file:~/.config/hmod/team.key -o model.hmod model.safetensors");
+      "  hmodctl encrypt --kek file:~/.config/hmod/team.key -o model.hmod model.safetensors\n"
+      "  hmodctl keygen --ed25519 -o publisher      # publisher + publisher.pub for --sign-key");
   sub.add_option("-o,--output", o->output, "Where to write the key file")->required();
+  sub.add_flag("--ed25519", o->ed25519,
+               "Make a publisher signing key instead: NAME (secret, 0600) and NAME.pub (public)");
   AddOutputOptions(sub, o->out);
   run = [o] { return RunKeygen(*o); };
 }

@@ -47,6 +47,7 @@ Result<std::unique_ptr<TensorFile>> TensorFile::Open(const PositionalSource& sou
       source.size() != f->layout_.index_offset + f->layout_.index_length + trailer) {
     return Tampered("file length does not match its header (truncated or extended)");
   }
+  if (f->layout_.is_signed) HMOD_TRY(CheckSignatureTrailer(source, f->opened_.parsed));
   HMOD_ASSIGN_OR_RETURN(Bytes plain_index, f->ReadIndex());
   HMOD_ASSIGN_OR_RETURN(f->index_, ParseIndex(plain_index, f->layout_, f->header().region_bytes));
   f->readers_.resize(f->index_.entries.size());

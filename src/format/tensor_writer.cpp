@@ -10,15 +10,17 @@ namespace {
 
 uint64_t RoundUp(uint64_t v) { return (v + kEntryAlign - 1) / kEntryAlign * kEntryAlign; }
 
-// Counts bytes written so padding can be computed.
+// Counts bytes written so padding can be computed; hashes them for a signature.
 class CountingSink final : public ByteSink {
  public:
-  explicit CountingSink(ByteSink& inner) : inner_(inner) {}
+  CountingSink(ByteSink& inner, Sha256Stream* hash) : inner_(inner), hash_(hash) {}
   Status Write(ByteSpan data) override {
     HMOD_TRY(inner_.Write(data));
+    if (hash_ && hashing_) hash_->Update(data);
     written_ += data.size();
     return OkStatus();
   }
+  void StartHashing() { hashing_ = true; }
   uint64_t written() const { return written_; }
   Status PadTo(uint64_t offset) {
     static const uint8_t kZeros[kEntryAlign] = {};
@@ -30,6 +32,8 @@ class CountingSink final : public ByteSink {
 
  private:
   ByteSink& inner_;
+  Sha256Stream* hash_;
+  bool hashing_ = false;
   uint64_t written_ = 0;
 };
 
@@ -106,6 +110,7 @@ Result<EncryptSummary> EncryptModelToContainer(const PositionalSource& source, c
   info.index_mode = options.public_index ? IndexMode::kPublic : IndexMode::kEncrypted;
   info.source_format = layout.format == ModelFormat::kGguf ? SourceFormat::kGguf : SourceFormat::kSafetensors;
   info.source_size = layout.file_size;
+  info.is_signed = options.sign_key != nullptr;
 
   // Seal once with a placeholder extension of the final size to learn the region size,
   // then fill in the offsets and re-seal (same data key and wrapped keys).
@@ -128,8 +133,10 @@ Result<EncryptSummary> EncryptModelToContainer(const PositionalSource& source, c
   HMOD_TRY(ResealHeader(sealed));
   if (sealed.region.size() != region) return MakeError(ErrorCode::kCrypto, "header size changed on reseal");
 
-  CountingSink out(out_sink);
+  Sha256Stream body_hash;
+  CountingSink out(out_sink, options.sign_key ? &body_hash : nullptr);
   HMOD_TRY(out.Write(sealed.region));
+  out.StartHashing();  // the signature covers the region, and every byte after it
   for (size_t i = 0; i < index.entries.size(); ++i) {
     IndexEntry& e = index.entries[i];
     HMOD_TRY(out.PadTo(e.offset));
@@ -170,6 +177,10 @@ Result<EncryptSummary> EncryptModelToContainer(const PositionalSource& source, c
     HMOD_ASSIGN_OR_RETURN(ChunkKeys keys, ChunkKeys::ForEncryption(options.suite, sealed.payload_key, ctx));
     MemorySource in(plain_index);
     HMOD_TRY(EncryptChunkedStream(keys, in, out, options.stream));
+  }
+  if (options.sign_key) {
+    HMOD_ASSIGN_OR_RETURN(Bytes trailer, MakeSignatureTrailer(*options.sign_key, sealed.region, body_hash.Finish()));
+    HMOD_TRY(out_sink.Write(trailer));
   }
   EncryptSummary summary;
   summary.header = std::move(sealed.header);
