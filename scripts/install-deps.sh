@@ -7,6 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libssl-dev openssl libsodium-dev zlib1g-dev
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
+  libcurl4-openssl-dev libp11-kit-dev softhsm2 opensc
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   clang libclang-rt-14-dev
   age time xxd python3
