@@ -1,5 +1,6 @@
 // Key providers are named by URI (DESIGN.md "Keys"); this maps a URI to its provider.
 #include "hmod/key_provider.h"
+#include "keys/aws_kms_provider.h"
 #include "keys/file_provider.h"
 #include "keys/pass_provider.h"
 
@@ -11,8 +12,9 @@ Result<std::unique_ptr<KeyProvider>> ProviderFromUri(const std::string& uri) {
   const std::string rest = colon == std::string::npos ? "" : uri.substr(colon + 1);
   if (colon != std::string::npos && scheme == "file") return MakeFileProvider(rest);
   if (colon != std::string::npos && scheme == "pass") return MakePassProvider(rest);
+  if (colon != std::string::npos && scheme == "aws-kms") return MakeAwsKmsProvider(rest);
   return MakeError(ErrorCode::kUsage, "unknown key provider '" + uri + "'",
-                   "supported: file:PATH, pass:, pass:env=NAME, pass:fd=N");
+                   "supported: file:PATH, pass:, pass:env=NAME, pass:fd=N, aws-kms:KEY-ARN|alias/NAME");
 }
 
 }  // namespace hmod
