@@ -35,6 +35,9 @@ class KeyProvider {
   // kNoMatchingKey: this record is not for this provider ("not mine").
   // kAuthFailed: it is, but it does not open (tampered or wrong secret).
   virtual Result<SecretBytes> Unwrap(const WrappedKey& record, const WrapContext& ctx) = 0;
+  // Records this provider brings along instead of finding them in the header (a device
+  // license blob, FORMAT.md §5.5). Tried after the header's records.
+  virtual std::vector<WrappedKey> ExternalRecords() const { return {}; }
 };
 
 using ProviderList = std::vector<std::unique_ptr<KeyProvider>>;

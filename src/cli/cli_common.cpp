@@ -1,8 +1,12 @@
 #include "cli/cli_common.h"
 
+#include "hmod/audit_log.h"
+
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <iostream>
 
@@ -50,7 +54,20 @@ int ReportError(const Error& error, const OutputOptions& out, bool result_to_std
   return code;
 }
 
-Result<ProviderList> BuildProviders(const std::vector<std::string>& uris) {
+void AddKeyOptions(CLI::App& sub, KeyOptions& keys, bool decrypting) {
+  sub.add_option("--audit-log", keys.audit_log,
+                 "Append one JSON line per key use (wrap/unwrap) to FILE; default $HMOD_AUDIT_LOG")
+      ->type_name("FILE");
+  if (decrypting) {
+    sub.add_option("--decryption-order", keys.decryption_order,
+                   "Provider types to try first, comma-separated (default: file,pass,x25519,license,pkcs11,aws-kms\n"
+                   "i.e. local before network); default $HMOD_DECRYPTION_ORDER")
+        ->type_name("LIST");
+  }
+}
+
+Result<ProviderList> BuildProviders(const std::vector<std::string>& uris, const KeyOptions& keys,
+                                    const std::string& file, bool decrypting) {
   ProviderList list;
   for (const auto& uri : uris) {
     HMOD_ASSIGN_OR_RETURN(auto p, ProviderFromUri(uri));
@@ -58,6 +75,29 @@ Result<ProviderList> BuildProviders(const std::vector<std::string>& uris) {
   }
   if (list.empty()) {
     return MakeError(ErrorCode::kUsage, "no key given", "pass --kek file:KEYFILE (see: hmodctl keygen --help)");
+  }
+  if (decrypting) {
+    std::string order = keys.decryption_order;
+    if (order.empty() && std::getenv("HMOD_DECRYPTION_ORDER")) order = std::getenv("HMOD_DECRYPTION_ORDER");
+    if (order.empty()) order = "file,pass,x25519,license,pkcs11,aws-kms";
+    std::vector<std::string> ids;
+    for (size_t pos = 0; pos <= order.size();) {
+      size_t comma = order.find(',', pos);
+      if (comma == std::string::npos) comma = order.size();
+      ids.push_back(order.substr(pos, comma - pos));
+      pos = comma + 1;
+    }
+    auto rank = [&](const std::unique_ptr<KeyProvider>& p) {
+      auto it = std::find(ids.begin(), ids.end(), p->provider_id());
+      return it == ids.end() ? ids.size() + (p->is_local() ? 0 : 1) : static_cast<size_t>(it - ids.begin());
+    };
+    std::stable_sort(list.begin(), list.end(), [&](const auto& a, const auto& b) { return rank(a) < rank(b); });
+  }
+  std::string audit = keys.audit_log;
+  if (audit.empty() && std::getenv("HMOD_AUDIT_LOG")) audit = std::getenv("HMOD_AUDIT_LOG");
+  if (!audit.empty()) {
+    HMOD_ASSIGN_OR_RETURN(auto log, AuditLog::Open(audit));
+    AuditProviders(list, log, file);
   }
   return list;
 }

@@ -50,8 +50,18 @@ int ReportError(const Error& error, const OutputOptions& out, bool result_to_std
 // Prints a JSON result (with "ok": true) to stdout, or stderr if stdout carries data.
 void PrintJson(const nlohmann::json& j, bool result_to_stderr = false);
 
-// Builds the providers named by --kek URIs, in order.
-Result<ProviderList> BuildProviders(const std::vector<std::string>& uris);
+// How keys are used: the audit log, and the order providers are tried in.
+struct KeyOptions {
+  std::string audit_log;         // --audit-log, else $HMOD_AUDIT_LOG
+  std::string decryption_order;  // --decryption-order, else $HMOD_DECRYPTION_ORDER
+};
+void AddKeyOptions(CLI::App& sub, KeyOptions& keys, bool decrypting);
+
+// Builds the providers named by --kek URIs. When decrypting they are tried in the
+// decryption order (default: local providers before network ones); with an audit log, every
+// wrap and unwrap of `file` is recorded.
+Result<ProviderList> BuildProviders(const std::vector<std::string>& uris, const KeyOptions& keys,
+                                    const std::string& file, bool decrypting);
 
 // JSON description of the header fields that say who can open a file.
 nlohmann::json WrappedKeysJson(const Header& header);

@@ -17,6 +17,7 @@ struct DecryptCliOptions {
   bool force = false;
   std::string tensor;
   unsigned threads = 0;
+  KeyOptions keys;
   OutputOptions out;
 };
 
@@ -54,7 +55,7 @@ int RunDecrypt(const DecryptCliOptions& o) {
   if (!req.ok()) return fail(req.error());
   options.required_context = std::move(*req);
   options.stream.threads = o.threads;
-  auto providers = BuildProviders(o.keks);
+  auto providers = BuildProviders(o.keks, o.keys, o.input, true);
   if (!providers.ok()) return fail(providers.error());
   auto in = InputFile::Open(o.input);
   if (!in.ok()) return fail(in.error());
@@ -115,6 +116,7 @@ void SetupDecrypt(CLI::App& sub, std::function<int()>& run) {
       ->type_name("NAME");
   sub.add_option("--threads", o->threads, "Crypto threads (default: one per core)");
   AddOutputOptions(sub, o->out);
+  AddKeyOptions(sub, o->keys, true);
   run = [o] { return RunDecrypt(*o); };
 }
 

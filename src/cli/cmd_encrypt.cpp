@@ -21,6 +21,7 @@ struct EncryptCliOptions {
   std::vector<std::string> plaintext_tensors;
   std::string sign_key;
   unsigned threads = 0;
+  KeyOptions keys;
   OutputOptions out;
 };
 
@@ -54,7 +55,7 @@ int RunEncrypt(const EncryptCliOptions& o) {
   options.context = std::move(*ctx);
   options.stream.threads = o.threads;
 
-  auto providers = BuildProviders(o.keks);
+  auto providers = BuildProviders(o.keks, o.keys, o.output, false);
   if (!providers.ok()) return fail(providers.error());
   auto in = InputFile::Open(o.input);
   if (!in.ok()) return fail(in.error());
@@ -179,6 +180,7 @@ void SetupEncrypt(CLI::App& sub, std::function<int()>& run) {
       ->type_name("FILE");
   sub.add_option("--threads", o->threads, "Crypto threads (default: one per core)");
   AddOutputOptions(sub, o->out);
+  AddKeyOptions(sub, o->keys, false);
   run = [o] { return RunEncrypt(*o); };
 }
 

@@ -14,6 +14,7 @@ struct InspectOptions {
   std::string input;
   std::vector<std::string> keks;
   bool tensors = false;
+  KeyOptions keys;
   OutputOptions out;
 };
 
@@ -85,7 +86,7 @@ int RunInspect(const InspectOptions& o) {
     plaintext = layout->source_size;
   }
   if (!o.keks.empty()) {
-    auto providers = BuildProviders(o.keks);
+    auto providers = BuildProviders(o.keks, o.keys, o.input, true);
     if (!providers.ok()) return fail(providers.error());
     if (h.layout == Layout::kTensors) {
       if (!(*in)->is_regular()) return fail(MakeError(ErrorCode::kUnsupported, "inspect --kek needs a file, not a pipe"));
@@ -212,6 +213,7 @@ void SetupInspect(CLI::App& sub, std::function<int()>& run) {
       ->allow_extra_args(false);
   sub.add_flag("--tensors", o->tensors, "List every tensor (name, dtype, shape, bytes, encrypted or not)");
   AddOutputOptions(sub, o->out);
+  AddKeyOptions(sub, o->keys, true);
   run = [o] { return RunInspect(*o); };
 }
 

@@ -5,6 +5,7 @@
 #include "cli/commands.h"
 #include "hmod/key_file.h"
 #include "hmod/signature.h"
+#include "keys/x25519_provider.h"
 
 namespace hmod::cli {
 namespace {
@@ -12,6 +13,7 @@ namespace {
 struct KeygenOptions {
   std::string output;
   bool ed25519 = false;
+  bool x25519 = false;
   OutputOptions out;
 };
 
@@ -29,8 +31,25 @@ int RunSigningKeygen(const KeygenOptions& o) {
   return kExitOk;
 }
 
+int RunX25519Keygen(const KeygenOptions& o) {
+  auto recipient = GenerateX25519Identity(o.output);
+  if (!recipient.ok()) return ReportError(recipient.error(), o.out);
+  if (o.out.json) {
+    PrintJson({{"ok", true}, {"identity_file", o.output}, {"recipient", *recipient}});
+  } else if (!o.out.quiet) {
+    std::printf("created %s (identity, mode 0600)\nrecipient: %s\n"
+                "anyone can encrypt to you with: --kek %s\ndecrypt with: --kek x25519:%s\n",
+                o.output.c_str(), recipient->c_str(), recipient->c_str(), o.output.c_str());
+  }
+  return kExitOk;
+}
+
 int RunKeygen(const KeygenOptions& o) {
+  if (o.ed25519 && o.x25519) {
+    return ReportError(MakeError(ErrorCode::kUsage, "--ed25519 and --x25519 are exclusive"), o.out);
+  }
   if (o.ed25519) return RunSigningKeygen(o);
+  if (o.x25519) return RunX25519Keygen(o);
   auto fp = GenerateKeyFile(o.output);
   if (!fp.ok()) return ReportError(fp.error(), o.out);
   if (o.out.json) {
@@ -56,6 +75,8 @@ void SetupKeygen(CLI::App& sub, std::function<int()>& run) {
   sub.add_option("-o,--output", o->output, "Where to write the key file")->required();
   sub.add_flag("--ed25519", o->ed25519,
                "Make a publisher signing key instead: NAME (secret, 0600) and NAME.pub (public)");
+  sub.add_flag("--x25519", o->x25519,
+               "Make an x25519 identity instead (0600) and print its public recipient string");
   AddOutputOptions(sub, o->out);
   run = [o] { return RunKeygen(*o); };
 }

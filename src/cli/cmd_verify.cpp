@@ -14,6 +14,7 @@ struct VerifyCliOptions {
   std::string pubkey;
   std::string input;
   unsigned threads = 0;
+  KeyOptions keys;
   OutputOptions out;
 };
 
@@ -49,7 +50,7 @@ int RunVerify(const VerifyCliOptions& o) {
   if (!req.ok()) return fail(req.error());
   options.required_context = std::move(*req);
   options.stream.threads = o.threads;
-  auto providers = BuildProviders(o.keks);
+  auto providers = BuildProviders(o.keks, o.keys, o.input, true);
   if (!providers.ok()) return fail(providers.error());
   auto in = InputFile::Open(o.input);
   if (!in.ok()) return fail(in.error());
@@ -97,6 +98,7 @@ void SetupVerify(CLI::App& sub, std::function<int()>& run) {
   sub.add_option("input", o->input, "Input .hmod file, or - for stdin")->required();
   sub.add_option("--threads", o->threads, "Crypto threads (default: one per core)");
   AddOutputOptions(sub, o->out);
+  AddKeyOptions(sub, o->keys, true);
   run = [o] { return RunVerify(*o); };
 }
 

@@ -11,5 +11,6 @@ void SetupEncrypt(CLI::App& sub, std::function<int()>& run);
 void SetupDecrypt(CLI::App& sub, std::function<int()>& run);
 void SetupVerify(CLI::App& sub, std::function<int()>& run);
 void SetupInspect(CLI::App& sub, std::function<int()>& run);
+void SetupLicense(CLI::App& sub, std::function<int()>& run);
 
 }  // namespace hmod::cli

@@ -14,6 +14,7 @@ constexpr hmod::cli::Command kCommands[] = {
     {"decrypt", "Decrypt an .hmod container", hmod::cli::SetupDecrypt},
     {"verify", "Check every tag of an .hmod container without writing anything", hmod::cli::SetupVerify},
     {"inspect", "Show who can open an .hmod file and what it holds (no key needed)", hmod::cli::SetupInspect},
+    {"license", "Issue per-device licenses for one shared model", hmod::cli::SetupLicense},
 };
 
 }  // namespace

@@ -78,7 +78,9 @@ Result<OpenedHeader> OpenHeader(ParsedHeader parsed, ProviderList& providers) {
   std::optional<Error> failure;
   for (auto& provider : providers) {
     size_t attempts = 0;
-    for (const auto& record : h.wrapped_keys) {
+    std::vector<WrappedKey> records = h.wrapped_keys;
+    for (auto& r : provider->ExternalRecords()) records.push_back(std::move(r));
+    for (const auto& record : records) {
       if (record.provider_id != provider->provider_id()) continue;
       // FORMAT.md §3.3: bound the work a hostile file can cause (Argon2id per pass record).
       if (++attempts > kMaxUnwrapAttemptsPerProvider) {
@@ -111,8 +113,8 @@ Result<OpenedHeader> OpenHeader(ParsedHeader parsed, ProviderList& providers) {
   }
   if (failure) {
     Error e = *failure;
-    if (e.code == ErrorCode::kAuthFailed) {
-      e.message = "a wrapped data key failed to open: wrong passphrase, or the file was tampered with";
+    if (e.code == ErrorCode::kAuthFailed && e.message == "authentication failed") {
+      e.message = "a wrapped data key failed to open: the file was tampered with";  // a bare AEAD failure
     }
     return e;
   }
