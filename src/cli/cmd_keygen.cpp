@@ -5,6 +5,7 @@
 #include "cli/commands.h"
 #include "hmod/key_file.h"
 #include "hmod/signature.h"
+#include "keys/pkcs11_provider.h"
 #include "keys/x25519_provider.h"
 
 namespace hmod::cli {
@@ -14,6 +15,7 @@ struct KeygenOptions {
   std::string output;
   bool ed25519 = false;
   bool x25519 = false;
+  std::string pkcs11;  // a PKCS#11 URI: make the key inside that token instead of a file
   OutputOptions out;
 };
 
@@ -44,9 +46,32 @@ int RunX25519Keygen(const KeygenOptions& o) {
   return kExitOk;
 }
 
+int RunPkcs11Keygen(const KeygenOptions& o) {
+  auto key = GeneratePkcs11Key(o.pkcs11);
+  if (!key.ok()) return ReportError(key.error(), o.out);
+  if (o.out.json) {
+    PrintJson({{"ok", true}, {"pkcs11_key", key->key_id}, {"kek", key->kek_uri}, {"sensitive", key->sensitive},
+               {"extractable", key->extractable}});
+  } else if (!o.out.quiet) {
+    std::printf("created AES-256 key %s\n(sensitive, not extractable: it never leaves the token)\n"
+                "use it with: --kek '%s&pin-source=file:/path/to/pin'\n",
+                key->key_id.c_str(), key->kek_uri.c_str());
+  }
+  return kExitOk;
+}
+
 int RunKeygen(const KeygenOptions& o) {
-  if (o.ed25519 && o.x25519) {
-    return ReportError(MakeError(ErrorCode::kUsage, "--ed25519 and --x25519 are exclusive"), o.out);
+  if (o.ed25519 + o.x25519 + !o.pkcs11.empty() > 1) {
+    return ReportError(MakeError(ErrorCode::kUsage, "--ed25519, --x25519 and --pkcs11 are exclusive"), o.out);
+  }
+  if (!o.pkcs11.empty()) {
+    if (!o.output.empty()) {
+      return ReportError(MakeError(ErrorCode::kUsage, "--pkcs11 makes the key inside the token; drop -o"), o.out);
+    }
+    return RunPkcs11Keygen(o);
+  }
+  if (o.output.empty()) {
+    return ReportError(MakeError(ErrorCode::kUsage, "--output is required", "hmodctl keygen -o FILE"), o.out);
   }
   if (o.ed25519) return RunSigningKeygen(o);
   if (o.x25519) return RunX25519Keygen(o);
@@ -71,12 +96,17 @@ void SetupKeygen(CLI::App& sub, std::function<int()>& run) {
       "anyone holding it can decrypt them.\n\n"
       "Example:\n  hmodctl keygen -o ~/.config/hmod/team.key\n"
       "  hmodctl encrypt --kek file:~/.config/hmod/team.key -o model.hmod model.safetensors\n"
-      "  hmodctl keygen --ed25519 -o publisher      # publisher + publisher.pub for --sign-key");
-  sub.add_option("-o,--output", o->output, "Where to write the key file")->required();
+      "  hmodctl keygen --ed25519 -o publisher      # publisher + publisher.pub for --sign-key\n"
+      "  hmodctl keygen --pkcs11 'pkcs11:token=T;object=model-kek?module-path=/usr/lib/softhsm/libsofthsm2.so"
+      "&pin-source=file:pin.txt'");
+  sub.add_option("-o,--output", o->output, "Where to write the key file (required unless --pkcs11)");
   sub.add_flag("--ed25519", o->ed25519,
                "Make a publisher signing key instead: NAME (secret, 0600) and NAME.pub (public)");
   sub.add_flag("--x25519", o->x25519,
                "Make an x25519 identity instead (0600) and print its public recipient string");
+  sub.add_option("--pkcs11", o->pkcs11,
+                 "Make a non-extractable AES-256 key inside a PKCS#11 token instead: a pkcs11: URI\n"
+                 "with object=LABEL (and optionally id=) for the new key, the module and the PIN");
   AddOutputOptions(sub, o->out);
   run = [o] { return RunKeygen(*o); };
 }
