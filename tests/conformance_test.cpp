@@ -1,7 +1,9 @@
 // The .hmod conformance kit (FORMAT.md §8): every file in tests/vectors/hmod/ is one case,
 // written by tools/gen-vectors. Each is read strictly (an unknown or missing header line
 // fails the case) and opened through the public API exactly as the CLI would: providers
-// from their URIs, DecryptContainer into memory, and the outcome compared with `expect:`.
+// from their URIs, DecryptContainer over a MemorySource (a positional source, so per-tensor
+// files, layout 2, restore through TensorFile), and the outcome compared with `expect:`.
+// Signed cases are also checked with the publisher's key (VerifyFileSignature).
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -18,6 +20,7 @@
 #include "hmod/container.h"
 #include "hmod/key_file.h"
 #include "hmod/key_provider.h"
+#include "hmod/signature.h"
 
 namespace hmod {
 namespace {
@@ -25,13 +28,17 @@ namespace {
 const std::string kKitDir = HMOD_VECTORS_DIR "/hmod";
 
 // The number of cases tools/gen-vectors writes. A kit with fewer files fails.
-constexpr size_t kGeneratedCases = 120;
+constexpr size_t kGeneratedCases = 160;
+
+const std::set<std::string> kExpect = {"success",          "header failure",   "index failure", "no match",
+                                       "header mac failure", "payload failure", "context mismatch"};
 
 struct VectorCase {
   std::string expect;
   std::vector<std::pair<std::string, std::string>> keys;  // ("file key" | "passphrase", value), in order
   std::vector<ContextRequirement> required;
   std::optional<std::string> payload_sha256;
+  std::optional<Ed25519PublicKey> signer;  // the publisher's key, for signed per-tensor files
   Bytes body;
 };
 
@@ -51,8 +58,6 @@ Bytes ReadAll(const std::string& path) {
 // Strict: every header line is "key: value" with a known key; `expect` exactly once; the
 // header ends with an empty line; `payload` is present exactly when bytes may be released.
 Result<VectorCase> ParseCase(const Bytes& file) {
-  static const std::set<std::string> kExpect = {"success",           "header failure",  "no match",
-                                                "header mac failure", "payload failure", "context mismatch"};
   VectorCase c;
   bool have_expect = false;
   size_t pos = 0;
@@ -78,6 +83,11 @@ Result<VectorCase> ParseCase(const Bytes& file) {
     } else if (key == "payload") {
       if (c.payload_sha256 || value.size() != 64) return MakeError(ErrorCode::kFormat, "bad payload line");
       c.payload_sha256 = value;
+    } else if (key == "signer") {
+      auto pk = HexDecode(value);
+      if (c.signer || !pk.ok() || pk->size() != 32) return MakeError(ErrorCode::kFormat, "bad signer line");
+      c.signer.emplace();
+      std::copy(pk->begin(), pk->end(), c.signer->begin());
     } else if (key != "comment") {
       return MakeError(ErrorCode::kFormat, "unknown header key '" + key + "'");
     }
@@ -132,7 +142,7 @@ Result<ProviderList> MakeProviders(const VectorCase& c, const KeyDir& dir) {
 }
 
 bool InClass(const std::string& expect, ErrorCode code) {
-  if (expect == "header failure") {
+  if (expect == "header failure" || expect == "index failure") {
     return code == ErrorCode::kFormat || code == ErrorCode::kUnsupported || code == ErrorCode::kLimit;
   }
   if (expect == "no match") return code == ErrorCode::kNoMatchingKey;
@@ -180,6 +190,30 @@ TEST_P(Vector, Decrypt) {
       EXPECT_TRUE(out.bytes.empty()) << out.bytes.size() << " bytes released before the failure";
     }
   }
+
+  // The class says where the failure lies. A header failure breaks a rule that needs no key
+  // (FORMAT.md §2.6 rules 1-19); an index failure is a per-tensor file whose header parses
+  // and authenticates, and whose authenticated index does not parse (§6.3).
+  auto header = ParseHeader(c.body);
+  if (c.expect == "header failure") {
+    EXPECT_FALSE(header.ok()) << "a header failure must be found without a key";
+  } else if (c.expect == "index failure") {
+    ASSERT_TRUE(header.ok()) << header.error().message;
+    EXPECT_EQ(header->header.layout, Layout::kTensors);
+    auto opened = OpenHeader(*header, *providers);
+    EXPECT_TRUE(opened.ok()) << opened.error().message;
+  }
+
+  // Provenance (§6.5): the publisher's key verifies a valid signed file, and nothing else.
+  if (c.signer) {
+    Status verified = header.ok() ? VerifyFileSignature(MemorySource(c.body), *header, *c.signer)
+                                  : Status(header.error());
+    if (c.expect == "success") {
+      EXPECT_TRUE(verified.ok()) << verified.error().message;
+    } else {
+      EXPECT_FALSE(verified.ok()) << "a signed file that fails to decrypt passed VerifyFileSignature";
+    }
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Conformance, Vector, ::testing::ValuesIn(ListCases()),
@@ -196,10 +230,7 @@ TEST(Conformance, KitIsComplete) {
     ASSERT_TRUE(c.ok()) << name << ": " << c.error().message;
     ++by_expect[c->expect];
   }
-  for (const char* e : {"success", "header failure", "no match", "header mac failure", "payload failure",
-                        "context mismatch"}) {
-    EXPECT_GT(by_expect[e], 0u) << "no '" << e << "' case";
-  }
+  for (const auto& e : kExpect) EXPECT_GT(by_expect[e], 0u) << "no '" << e << "' case";
 }
 
 }  // namespace

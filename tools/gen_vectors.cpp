@@ -4,13 +4,14 @@
 //   gen-vectors [--clean] DIR   write one file per case into DIR (--clean: delete DIR's files first)
 //   gen-vectors --explain       print the worked example, field by field, with every intermediate
 //
-// Two writers produce the kit. Valid files come from the library's own encrypt path
-// (EncryptToContainer) with its randomness replaced by a seeded generator
-// (crypto/random_for_testing.h); a second, independent model of FORMAT.md in this file
-// rebuilds each of them from the same seed, and the two must agree byte for byte or nothing
-// is written. Malformed files come from the model alone: it re-MACs and re-encrypts wherever
-// a case needs every check but the intended one to pass, so a reader that skipped that one
-// check would open the file.
+// Two writers produce the kit. Valid files come from the library's own encrypt paths
+// (EncryptToContainer; EncryptModelToContainer for the per-tensor layout, from safetensors
+// and GGUF sources written here byte by byte) with their randomness replaced by a seeded
+// generator (crypto/random_for_testing.h); a second, independent model of FORMAT.md in this
+// file (ModelFile for §2-§4, TensorModel for §6) rebuilds each of them from the same seed, and
+// the two must agree byte for byte or nothing is written. Malformed files come from the model
+// alone: it re-MACs and re-encrypts (header, entries, index) wherever a case needs every check
+// but the intended one to pass, so a reader that skipped that one check would open the file.
 #include <sodium.h>
 #include <unistd.h>
 
@@ -22,10 +23,12 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -33,6 +36,9 @@
 #include "hmod/container.h"
 #include "hmod/key_file.h"
 #include "hmod/key_provider.h"
+#include "hmod/model_file.h"
+#include "hmod/signature.h"
+#include "hmod/tensor_container.h"
 
 namespace hmod {
 namespace {
@@ -405,10 +411,10 @@ Pairs ToPairs(const EncryptionContext& ctx) {
 }
 
 // Draws, in the library's order: file id (32), data key (32), each recipient's record
-// randomness (file: nonce 12; pass: salt 16, nonce 12), Cobblestone salt (24).
-ModelFile NewModelFile(const std::string& seed, Suite suite, const EncryptionContext& context,
-                       const std::vector<Recipient>& recipients, Bytes plaintext) {
-  Drbg d(seed);
+// randomness (file: nonce 12; pass: salt 16, nonce 12). NewModelFile then draws the
+// Cobblestone salt (24); the per-tensor model one salt per encrypted entry (TensorModel).
+ModelFile NewHeaderModel(Drbg& d, Suite suite, const EncryptionContext& context,
+                         const std::vector<Recipient>& recipients) {
   ModelFile f;
   f.h.suite = static_cast<uint16_t>(suite);
   f.h.file_id = d.Take(kFileIdBytes);
@@ -424,9 +430,16 @@ ModelFile NewModelFile(const std::string& seed, Suite suite, const EncryptionCon
       f.h.records.push_back(PassRecord(r.passphrase, f.h.file_id, salt, nonce, f.data_key));
     }
   }
-  f.salt = d.Take(kSaltBytes);
   f.keys = DeriveModel(f.data_key, f.h.file_id);
   f.payload_suite = suite;
+  return f;
+}
+
+ModelFile NewModelFile(const std::string& seed, Suite suite, const EncryptionContext& context,
+                       const std::vector<Recipient>& recipients, Bytes plaintext) {
+  Drbg d(seed);
+  ModelFile f = NewHeaderModel(d, suite, context, recipients);
+  f.salt = d.Take(kSaltBytes);
   f.plaintext = std::move(plaintext);
   f.Assemble();
   return f;
@@ -461,8 +474,7 @@ class KeyDir {
 
 KeyDir* g_keys = nullptr;
 
-Bytes LibraryEncrypt(const std::string& seed, Suite suite, const EncryptionContext& context,
-                     const std::vector<Recipient>& recipients, ByteSpan plaintext) {
+ProviderList LibraryProviders(const std::vector<Recipient>& recipients) {
   ProviderList providers;
   for (const Recipient& r : recipients) {
     if (!r.kek.empty()) {
@@ -473,6 +485,12 @@ Bytes LibraryEncrypt(const std::string& seed, Suite suite, const EncryptionConte
       ::unsetenv("HMOD_PASSPHRASE");
     }
   }
+  return providers;
+}
+
+Bytes LibraryEncrypt(const std::string& seed, Suite suite, const EncryptionContext& context,
+                     const std::vector<Recipient>& recipients, ByteSpan plaintext) {
+  ProviderList providers = LibraryProviders(recipients);
   MemorySource in(plaintext);
   MemorySink out;
   EncryptOptions options;
@@ -1116,6 +1134,741 @@ void PayloadCases() {
 }
 
 // ---------------------------------------------------------------------------------------
+// Per-tensor layout (FORMAT.md §6). The sources are written here byte by byte, with the
+// generator's own record of where each tensor lies; TensorModel is a second encoder of §6
+// that shares nothing with src/format/tensor_*.cpp, and ValidTensorFile makes the two agree.
+
+Bytes Le(uint64_t v, size_t width) {
+  Bytes out(width);
+  for (size_t i = 0; i < width; ++i) out[i] = static_cast<uint8_t>(v >> (8 * i));
+  return out;
+}
+
+void Append(Bytes& out, ByteSpan b) { out.insert(out.end(), b.begin(), b.end()); }
+
+struct SourceTensor {
+  std::string name, dtype;
+  std::vector<uint64_t> shape;
+  uint64_t offset = 0, size = 0;  // absolute, in the source file
+};
+
+struct SourceFile {
+  uint8_t format = 1;                 // §6.2 source-format: 1 safetensors, 2 GGUF
+  Bytes bytes;
+  std::vector<SourceTensor> tensors;  // in entry order (§6.1)
+
+  const SourceTensor& Tensor(std::string_view name) const {
+    for (const auto& t : tensors) {
+      if (t.name == name) return t;
+    }
+    Die("no source tensor " + std::string(name));
+  }
+  // Entry number of a tensor (§6.1: entry 0 is the skeleton).
+  uint32_t Entry(std::string_view name) const {
+    for (size_t i = 0; i < tensors.size(); ++i) {
+      if (tensors[i].name == name) return static_cast<uint32_t>(i + 1);
+    }
+    Die("no source tensor " + std::string(name));
+  }
+};
+
+// §6.1: tensors in ascending order of source offset; at equal offsets (only an empty tensor
+// can share one) the shorter first, then by name, bytewise.
+void SortTensors(std::vector<SourceTensor>& tensors) {
+  std::sort(tensors.begin(), tensors.end(), [](const SourceTensor& a, const SourceTensor& b) {
+    return std::tie(a.offset, a.size, a.name) < std::tie(b.offset, b.size, b.name);
+  });
+}
+
+Bytes TensorBytes(const std::string& name, uint64_t n) { return Drbg("tensor/" + name).Take(n); }
+
+// A safetensors file: [u64 LE N][N bytes of JSON, space-padded to a multiple of 8][data].
+// `big` adds a 40960-byte tensor, three chunks when encrypted (16384 + 16384 + 8192).
+SourceFile SafetensorsSource(bool big) {
+  struct T {
+    std::string name, dtype;
+    std::vector<uint64_t> shape;
+    uint64_t size;
+  };
+  std::vector<T> data = {  // in data order
+      {"embed.weight", "F16", {160, 128}, 40960},
+      {"layers.0.attn.q.weight", "F32", {16, 16}, 1024},
+      {"scale", "F32", {}, 4},  // 0-d
+      {"empty", "F32", {0}, 0},  // data_offsets [x, x], x also where the next tensor starts
+      {"layers.0.attn.k.weight", "F32", {16, 16}, 1024},
+      {"layers.0.norm.bias", "BF16", {8}, 16},
+      {"head.caf\xC3\xA9", "I8", {17, 3}, 51},
+  };
+  if (!big) data.erase(data.begin());
+  std::vector<uint64_t> begin;
+  uint64_t at = 0;
+  for (const T& t : data) begin.push_back(at), at += t.size;
+  // The JSON lists the tensors in reverse data order: order in the header means nothing.
+  std::string json = "{\"__metadata__\":{\"format\":\"pt\"}";
+  for (size_t i = data.size(); i-- > 0;) {
+    std::string dims;
+    for (uint64_t d : data[i].shape) {
+      if (!dims.empty()) dims += ',';
+      dims += std::to_string(d);
+    }
+    json += ",\"" + data[i].name + "\":{\"dtype\":\"" + data[i].dtype + "\",\"shape\":[" + dims +
+            "],\"data_offsets\":[" + std::to_string(begin[i]) + "," + std::to_string(begin[i] + data[i].size) + "]}";
+  }
+  json += "}";
+  while (json.size() % 8) json += ' ';
+  SourceFile f;
+  f.format = 1;
+  f.bytes = Le(json.size(), 8);
+  Append(f.bytes, AsBytes(json));
+  const uint64_t data_start = f.bytes.size();
+  for (size_t i = 0; i < data.size(); ++i) {
+    Append(f.bytes, TensorBytes(data[i].name, data[i].size));
+    f.tensors.push_back({data[i].name, data[i].dtype, data[i].shape, data_start + begin[i], data[i].size});
+  }
+  SortTensors(f.tensors);
+  return f;
+}
+
+// A GGUF v3 file with general.alignment = 64, tensor infos listed out of offset order, gaps
+// between tensors (alignment padding, and 64 bytes of 0xa5 filler that belong to no tensor),
+// a 0-d tensor and an empty one at the offset of the next tensor. So the skeleton has five
+// segments. `big` adds a 40960-byte F16 tensor first in the data section.
+SourceFile GgufSource(bool big) {
+  struct T {
+    std::string name, dtype;
+    uint32_t type;
+    std::vector<uint64_t> ne;
+    uint64_t rel, size;
+  };
+  std::vector<T> infos = {  // in the order of the tensor infos
+      {"blk.0.attn_k.weight", "Q8_0", 8, {64, 8}, 41792, 544},
+      {"token_embd.weight", "F16", 1, {128, 160}, 0, 40960},
+      {"rope.scale", "F32", 0, {}, 41152, 4},
+      {"blk.0.attn_q.weight", "Q8_0", 8, {64, 8}, 41216, 544},
+      {"empty", "F32", 0, {0}, 41216, 0},
+      {"blk.0.attn_norm.weight", "F32", 0, {20}, 40960, 80},
+  };
+  uint64_t base = 0;
+  if (!big) {
+    infos.erase(infos.begin() + 1);
+    base = 40960;
+    for (T& t : infos) t.rel -= base;
+  }
+  const uint64_t filler = 41088 - base, data_bytes = 42368 - base;  // after attn_k, padded to 64
+
+  auto str = [](Bytes& b, std::string_view s) {
+    Append(b, Le(s.size(), 8));
+    Append(b, AsBytes(s));
+  };
+  Bytes b = Str("GGUF");
+  Append(b, Le(3, 4));
+  Append(b, Le(infos.size(), 8));
+  Append(b, Le(5, 8));
+  str(b, "general.architecture");
+  Append(b, Le(8, 4));  // string
+  str(b, "llama");
+  str(b, "general.alignment");
+  Append(b, Le(4, 4));  // u32
+  Append(b, Le(64, 4));
+  str(b, "general.name");
+  Append(b, Le(8, 4));
+  str(b, "hmod conformance kit");
+  str(b, "test.array");
+  Append(b, Le(9, 4));  // array of 3 i32
+  Append(b, Le(5, 4));
+  Append(b, Le(3, 8));
+  for (uint32_t v : {1u, 2u, 3u}) Append(b, Le(v, 4));
+  str(b, "test.flag");
+  Append(b, Le(7, 4));  // bool
+  b.push_back(1);
+  for (const T& t : infos) {
+    str(b, t.name);
+    Append(b, Le(t.ne.size(), 4));
+    for (uint64_t d : t.ne) Append(b, Le(d, 8));
+    Append(b, Le(t.type, 4));
+    Append(b, Le(t.rel, 8));
+  }
+  const uint64_t data_start = (b.size() + 63) / 64 * 64;
+  b.resize(data_start, 0);
+  Bytes data(data_bytes, 0);
+  std::fill(data.begin() + static_cast<long>(filler), data.begin() + static_cast<long>(filler + 64), 0xa5);
+  SourceFile f;
+  f.format = 2;
+  for (const T& t : infos) {
+    const Bytes tb = TensorBytes(t.name, t.size);
+    std::copy(tb.begin(), tb.end(), data.begin() + static_cast<long>(t.rel));
+    f.tensors.push_back({t.name, t.dtype, t.ne, data_start + t.rel, t.size});
+  }
+  Append(b, data);
+  f.bytes = std::move(b);
+  SortTensors(f.tensors);
+  return f;
+}
+
+// One entry of the index (§6.3).
+struct TEntry {
+  uint8_t kind = 1;        // 0 skeleton, 1 tensor
+  uint8_t protection = 1;  // 1 encrypted, 0 plain
+  std::string name, dtype;
+  std::vector<uint64_t> shape;
+  uint64_t offset = 0, stored_length = 0, size = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> segments;  // (source offset, length)
+  Bytes digest;                                          // plain entries: SHA-256 of the source bytes
+};
+
+uint64_t Align4096(uint64_t v) { return (v + 4095) / 4096 * 4096; }
+// §4.1: a message of L plaintext bytes is 56 + L + 16 (⌊L / 16384⌋ + 1) bytes.
+uint64_t MessageSize(uint64_t n) { return 56 + n + 16 * (n / kChunkBytes + 1); }
+
+Bytes EncodeIndexModel(const std::vector<TEntry>& entries) {
+  Bytes out = Str("HMIX");
+  Append(out, Be(1, 1));
+  Append(out, Be(entries.size(), 4));
+  for (const TEntry& e : entries) {
+    Append(out, Be(e.kind, 1));
+    Append(out, Be(e.protection, 1));
+    Append(out, Be(e.name.size(), 2));
+    Append(out, AsBytes(e.name));
+    Append(out, Be(e.dtype.size(), 1));
+    Append(out, AsBytes(e.dtype));
+    Append(out, Be(e.shape.size(), 1));
+    for (uint64_t d : e.shape) Append(out, Be(d, 8));
+    Append(out, Be(e.offset, 8));
+    Append(out, Be(e.stored_length, 8));
+    Append(out, Be(e.size, 8));
+    Append(out, Be(e.segments.size(), 4));
+    for (const auto& [at, n] : e.segments) {
+      Append(out, Be(at, 8));
+      Append(out, Be(n, 8));
+    }
+    if (e.protection == 0) Append(out, e.digest);
+  }
+  return out;
+}
+
+const Bytes kSignSeed = Range(0x60, 32);  // the publisher's Ed25519 seed (key D)
+
+struct Ed25519Keys {
+  Bytes public_key, secret_key;  // libsodium's 64-byte secret: seed ‖ public key
+};
+Ed25519Keys Ed25519FromSeed(ByteSpan seed) {
+  Ed25519Keys k{Bytes(crypto_sign_PUBLICKEYBYTES), Bytes(crypto_sign_SECRETKEYBYTES)};
+  if (crypto_sign_seed_keypair(k.public_key.data(), k.secret_key.data(), seed.data()) != 0) Die("Ed25519 keypair");
+  return k;
+}
+
+// A whole layout-2 file in the model. Assemble() encodes it from the source, the index as
+// written (after the edits below, for malformed files) and the header, with every entry
+// sealed under the core and the index as written, and the index MAC'd or sealed under them:
+// a reader that skipped the check a malformed case is about would open the file.
+struct TensorModel {
+  ModelFile hdr;  // header fields and keys (its stream payload is not used)
+  Suite suite = Suite::kAes256Gcm;
+  SourceFile src;
+  uint8_t index_mode = 1;  // 1 encrypted, 2 public
+  std::set<std::string> plain;
+  bool sign = false;
+  std::vector<Bytes> salts;  // per entry (empty for plain ones), drawn in entry order
+  Bytes index_salt;          // encrypted index only
+
+  // Edits, for malformed files.
+  std::function<void(TensorModel&)> edit_plan;           // entries' offsets, index_offset
+  std::function<void(std::vector<TEntry>&)> edit_index;  // the index as written
+  std::function<void(Bytes&)> edit_index_bytes;          // its encoding
+  std::function<void(Bytes&)> edit_extension;            // the 0x8001 value
+  bool omit_extension = false;
+
+  // Results.
+  std::vector<TEntry> planned, written;
+  std::vector<Bytes> contents, stored;  // per entry: its source bytes; its bytes in the file
+  uint64_t index_offset = 0;
+  Bytes index_plain, index_stored, extension, whole;
+  size_t trailer_offset = 0;
+  Ed25519Keys signer;
+
+  // §6.1: entry 0 holds every source byte outside the tensors, in order; then the tensors.
+  void Plan() {
+    planned.clear();
+    contents.clear();
+    TEntry sk;
+    sk.kind = 0;
+    sk.protection = index_mode == 1 ? 1 : 0;  // §6.3: public mode stores the skeleton plain
+    uint64_t pos = 0;
+    for (const auto& t : src.tensors) {
+      if (t.offset > pos) sk.segments.push_back({pos, t.offset - pos});
+      pos = std::max(pos, t.offset + t.size);
+    }
+    if (pos < src.bytes.size()) sk.segments.push_back({pos, src.bytes.size() - pos});
+    planned.push_back(sk);
+    for (const auto& t : src.tensors) {
+      TEntry e;
+      e.protection = plain.count(t.name) ? 0 : 1;
+      e.name = t.name;
+      e.dtype = t.dtype;
+      e.shape = t.shape;
+      e.segments = {{t.offset, t.size}};
+      planned.push_back(e);
+    }
+    for (TEntry& e : planned) {
+      Bytes c;
+      for (const auto& [at, n] : e.segments) {
+        Append(c, ByteSpan(src.bytes).subspan(static_cast<size_t>(at), static_cast<size_t>(n)));
+      }
+      e.size = c.size();
+      if (e.protection == 0) {
+        const auto d = Sha256(c);
+        e.digest.assign(d.begin(), d.end());
+      }
+      contents.push_back(std::move(c));
+    }
+  }
+
+  void Assemble() {
+    // The region's size fixes every offset after it; it is known once the header is encoded.
+    size_t region = kRegionAlign;
+    for (int pass = 0;; ++pass) {
+      if (pass == 3) Die("tensor model: the region size does not settle");
+      Plan();
+      uint64_t at = region;
+      for (TEntry& e : planned) {
+        e.offset = Align4096(at);
+        e.stored_length = e.protection == 1 ? MessageSize(e.size) : e.size;
+        at = e.offset + e.stored_length;
+      }
+      index_offset = Align4096(at);
+      if (edit_plan) edit_plan(*this);
+      written = planned;
+      if (edit_index) edit_index(written);
+      index_plain = EncodeIndexModel(written);
+      if (edit_index_bytes) edit_index_bytes(index_plain);
+      const uint64_t index_length = index_mode == 1 ? MessageSize(index_plain.size()) : index_plain.size() + 32;
+      extension = Cat({Be(index_mode, 1), Be(src.format, 1), Be(src.bytes.size(), 8), Be(index_offset, 8),
+                       Be(index_length, 4), Be(0, 2), Be(sign ? 1 : 0, 1)});
+      if (edit_extension) edit_extension(extension);
+      hdr.h.layout = 2;
+      hdr.h.extensions.clear();
+      if (!omit_extension) hdr.h.extensions.push_back({0x8001, extension, {}});
+      hdr.Assemble();
+      if (hdr.region.size() == region) break;
+      region = hdr.region.size();
+    }
+    const auto digest = Sha256(hdr.core);
+    whole = hdr.region;
+    whole.resize(static_cast<size_t>(index_offset), 0);
+    stored.clear();
+    for (size_t i = 0; i < written.size(); ++i) {
+      Bytes s = contents[i];
+      if (written[i].protection == 1) {
+        const Cobble c = CobbleDerive(suite, hdr.keys.payload_key, salts[i],
+                                      EntryContextModel(digest, static_cast<uint32_t>(i), written[i].name));
+        s = CobbleSeal(c, contents[i]);
+      }
+      const size_t at = static_cast<size_t>(written[i].offset);
+      if (at + s.size() > whole.size()) Die("tensor model: an entry runs into the index");
+      std::copy(s.begin(), s.end(), whole.begin() + static_cast<long>(at));
+      stored.push_back(std::move(s));
+    }
+    if (index_mode == 1) {
+      const Cobble c = CobbleDerive(suite, hdr.keys.payload_key, index_salt,
+                                    EntryContextModel(digest, 0xFFFFFFFF, "hmod.index"));
+      index_stored = CobbleSeal(c, index_plain);
+    } else {
+      const Bytes key =
+          Copy(Must(HkdfExpand(HashAlg::kSha512, hdr.keys.prk, AsBytes("hmod/v1 index mac"), 32), "index mac key"));
+      const auto mac = HmacSha256(key, Cat({digest, index_plain}));
+      index_stored = Cat({index_plain, mac});
+    }
+    Append(whole, index_stored);
+    trailer_offset = whole.size();
+    if (sign) {
+      signer = Ed25519FromSeed(kSignSeed);
+      const auto body = Sha256(ByteSpan(whole).subspan(hdr.region.size()));
+      const Bytes message = Cat({AsBytes("hmod/v1 signature"), Bytes{0}, Sha256(hdr.region), body});
+      Bytes sig(crypto_sign_BYTES);
+      crypto_sign_detached(sig.data(), nullptr, message.data(), message.size(), signer.secret_key.data());
+      Append(whole, Cat({AsBytes("HMSG"), Bytes{1}, signer.public_key, body, sig}));
+    }
+  }
+
+  // Where byte `at` of the file lies, for messages.
+  std::string Describe(size_t at) const {
+    if (at < hdr.region.size()) {
+      for (const Field& f : hdr.fields) {
+        if (at >= f.offset && at < f.offset + f.length) return "the header (" + f.name + ")";
+      }
+      return "the header region";
+    }
+    for (size_t i = 0; i < written.size(); ++i) {
+      if (at >= written[i].offset && at < written[i].offset + stored[i].size()) {
+        return "entry " + std::to_string(i) + (i ? " ('" + written[i].name + "')" : " (the skeleton)") +
+               ", byte " + std::to_string(at - written[i].offset);
+      }
+    }
+    if (at < index_offset) return "padding between entries";
+    if (at < trailer_offset) return "the index, byte " + std::to_string(at - index_offset);
+    return "the signature trailer, byte " + std::to_string(at - trailer_offset);
+  }
+};
+
+struct TensorOptions {
+  Suite suite = Suite::kAes256Gcm;
+  EncryptionContext context;
+  std::vector<Recipient> recipients = {{Range(0x00, 32), {}}};
+  bool public_index = false;
+  std::set<std::string> plain;              // for the model: tensors stored plain
+  std::vector<std::string> plaintext_globs;  // for the library: the same, as patterns
+  bool sign = false;
+};
+
+// Draws, in the library's order: the header (NewHeaderModel), then a Cobblestone salt for
+// each encrypted entry in entry order, then one for an encrypted index.
+TensorModel NewTensorModel(const std::string& seed, const SourceFile& src, const TensorOptions& o) {
+  Drbg d(seed);
+  TensorModel m;
+  m.hdr = NewHeaderModel(d, o.suite, o.context, o.recipients);
+  m.suite = o.suite;
+  m.src = src;
+  m.index_mode = o.public_index ? 2 : 1;
+  m.plain = o.plain;
+  m.sign = o.sign;
+  m.Plan();
+  for (const TEntry& e : m.planned) m.salts.push_back(e.protection == 1 ? d.Take(kSaltBytes) : Bytes{});
+  if (m.index_mode == 1) m.index_salt = d.Take(kSaltBytes);
+  m.Assemble();
+  return m;
+}
+
+Bytes LibraryEncryptTensors(const std::string& seed, const SourceFile& src, const TensorOptions& o) {
+  ProviderList providers = LibraryProviders(o.recipients);
+  MemorySource in(src.bytes);
+  const ModelLayout layout =
+      Must(ParseModel(in, src.format == 1 ? ModelFormat::kSafetensors : ModelFormat::kGguf), "ParseModel");
+  TensorEncryptOptions options;
+  options.suite = o.suite;
+  options.context = o.context;
+  options.public_index = o.public_index;
+  options.plaintext_globs = o.plaintext_globs;
+  options.stream.threads = 1;
+  SigningKey key{SecretBytes(crypto_sign_SECRETKEYBYTES), {}};
+  if (o.sign) {
+    crypto_sign_seed_keypair(key.public_key.data(), key.secret.secret().data(), kSignSeed.data());
+    options.sign_key = &key;
+  }
+  MemorySink out;
+  Drbg d(seed);
+  g_library_drbg = &d;
+  SetRandomSourceForTesting(FillFromDrbg);
+  auto r = EncryptModelToContainer(in, layout, out, providers, options);
+  SetRandomSourceForTesting(nullptr);
+  g_library_drbg = nullptr;
+  Must(std::move(r), "EncryptModelToContainer");
+  return out.bytes;
+}
+
+// A layout-2 file both writers produce; they must agree.
+TensorModel ValidTensorFile(const std::string& name, const SourceFile& src, const TensorOptions& o) {
+  const std::string seed = "case/" + name;
+  TensorModel m = NewTensorModel(seed, src, o);
+  const Bytes lib = LibraryEncryptTensors(seed, src, o);
+  if (lib != m.whole) {
+    size_t i = 0;
+    while (i < lib.size() && i < m.whole.size() && lib[i] == m.whole[i]) ++i;
+    Die(name + ": EncryptModelToContainer and the FORMAT.md §6 model differ at byte " + std::to_string(i) + " of " +
+        std::to_string(lib.size()) + " (model: " + std::to_string(m.whole.size()) + " bytes), in " +
+        m.Describe(i));
+  }
+  return m;
+}
+
+// The plaintext a reader releases when entry `tensor` fails at chunk `chunk`: every source
+// byte before it, and the chunks of it that authenticate (§6.4, §4.5).
+Bytes ReleasedBefore(const SourceFile& src, std::string_view tensor, uint64_t chunk = 0) {
+  return Prefix(src.bytes, static_cast<size_t>(src.Tensor(tensor).offset + chunk * kChunkBytes));
+}
+
+Case& Signer(Case& c, const TensorModel& m) {
+  c.lines.emplace_back("signer", HexEncode(m.signer.public_key));
+  return c;
+}
+
+void TensorCases() {
+  const SourceFile st = SafetensorsSource(true), gguf = GgufSource(true);
+  const SourceFile st_small = SafetensorsSource(false), gguf_small = GgufSource(false);
+  const Suite aes = Suite::kAes256Gcm, chacha = Suite::kChaCha20Poly1305;
+  auto success = [](const std::string& name, const TensorModel& m) -> Case& {
+    return Add(name, "success", m.whole).FileKey(kKekA).Released(m.src.bytes);
+  };
+
+  // ---- success
+  {
+    TensorOptions o{aes};
+    TensorModel m = ValidTensorFile("success_tensors_safetensors_aes", st, o);
+    success("success_tensors_safetensors_aes", m)
+        .Comment("per-tensor layout (section 6), safetensors source of 7 tensors: one of 40960 bytes")
+        .Comment("(three chunks), a 0-d tensor, an empty tensor, a UTF-8 name; encrypted index");
+  }
+  {
+    TensorOptions o{chacha};
+    o.public_index = true;
+    TensorModel m = ValidTensorFile("success_tensors_safetensors_chacha_public", st, o);
+    success("success_tensors_safetensors_chacha_public", m)
+        .Comment("chacha20-poly1305, public index (MAC'd, skeleton stored plain), tensors encrypted");
+  }
+  {
+    TensorOptions o{aes};
+    o.public_index = true;
+    TensorModel m = ValidTensorFile("success_tensors_gguf_aes_public", gguf, o);
+    success("success_tensors_gguf_aes_public", m)
+        .Comment("GGUF v3 source, alignment 64: tensor infos out of offset order, gaps between tensors")
+        .Comment("(padding and 0xa5 filler), a 0-d and an empty tensor: the skeleton has 5 segments;")
+        .Comment("public index");
+  }
+  {
+    TensorOptions o{chacha};
+    TensorModel m = ValidTensorFile("success_tensors_gguf_chacha", gguf, o);
+    success("success_tensors_gguf_chacha", m).Comment("GGUF source, chacha20-poly1305, encrypted index");
+  }
+  {
+    TensorOptions o{aes};
+    o.plain = {"layers.0.norm.bias", "scale", "empty"};
+    o.plaintext_globs = {"*norm*", "scale", "empty"};
+    TensorModel m = ValidTensorFile("success_tensors_safetensors_plain_tensors", st, o);
+    success("success_tensors_safetensors_plain_tensors", m)
+        .Comment("encrypted index; tensors layers.0.norm.bias, scale (0-d) and empty stored plain,")
+        .Comment("checked by their SHA-256 in the index; the empty plain entry has no bytes and shares")
+        .Comment("its offset with the next entry");
+  }
+  {
+    TensorOptions o{aes};
+    o.public_index = true;
+    o.plain = {"blk.0.attn_norm.weight", "rope.scale", "empty"};
+    o.plaintext_globs = {"*norm*", "rope.*", "empty"};
+    TensorModel m = ValidTensorFile("success_tensors_gguf_public_plain_tensors", gguf, o);
+    success("success_tensors_gguf_public_plain_tensors", m)
+        .Comment("GGUF, public index, three tensors (one 0-d, one empty) and the skeleton stored plain");
+  }
+  {
+    TensorOptions o{aes};
+    o.sign = true;
+    TensorModel m = ValidTensorFile("success_tensors_safetensors_signed", st, o);
+    Signer(success("success_tensors_safetensors_signed", m), m)
+        .Comment("encrypted index, Ed25519 signature trailer (section 6.5) by the key of the signer line");
+  }
+  {
+    TensorOptions o{chacha};
+    o.public_index = true;
+    o.plain = {"blk.0.attn_norm.weight"};
+    o.plaintext_globs = {"*norm*"};
+    o.sign = true;
+    TensorModel m = ValidTensorFile("success_tensors_gguf_signed_public", gguf, o);
+    Signer(success("success_tensors_gguf_signed_public", m), m)
+        .Comment("GGUF, chacha20-poly1305, public index, one plain tensor, signed");
+  }
+  {
+    TensorOptions o{aes};
+    o.context = {{"model", "tiny-gguf"}};
+    o.recipients = {kA, kB};
+    TensorModel m = ValidTensorFile("success_tensors_two_keks_context", gguf_small, o);
+    Add("success_tensors_two_keks_context", "success", m.whole)
+        .FileKey(kKekB)
+        .Require("model=tiny-gguf")
+        .Released(m.src.bytes)
+        .Comment("small GGUF source wrapped to KEKs A and B, opened with B; context required");
+  }
+
+  // ---- header failures: rule 12 (the tensor-layout extension), everything else valid
+  auto header = [&](const std::string& name, const std::string& comment, auto&& change) {
+    TensorModel m = NewTensorModel("case/" + name, st_small, TensorOptions{aes});
+    change(m);
+    m.Assemble();
+    Add(name, "header failure", m.whole).FileKey(kKekA).Comment(comment);
+  };
+  header("header_tensors_extension_missing", "layout 2 without the 0x8001 extension",
+         [](TensorModel& m) { m.omit_extension = true; });
+  header("header_tensors_extension_26_bytes", "the 0x8001 extension is 26 bytes (a trailing 0x00), not 25",
+         [](TensorModel& m) { m.edit_extension = [](Bytes& v) { v.push_back(0); }; });
+  header("header_tensors_extension_24_bytes", "the 0x8001 extension is 24 bytes: the signed byte is missing",
+         [](TensorModel& m) { m.edit_extension = [](Bytes& v) { v.pop_back(); }; });
+  header("header_tensors_index_mode_3", "index mode 3 (unassigned): unsupported",
+         [](TensorModel& m) { m.edit_extension = [](Bytes& v) { v[0] = 3; }; });
+  header("header_tensors_source_format_3", "source format 3 (unassigned): unsupported",
+         [](TensorModel& m) { m.edit_extension = [](Bytes& v) { v[1] = 3; }; });
+  header("header_tensors_reserved_nonzero", "the reserved u16 of the 0x8001 extension is 0x0001",
+         [](TensorModel& m) { m.edit_extension = [](Bytes& v) { v[23] = 1; }; });
+  header("header_tensors_signed_2", "the signed byte is 2 (only 0 and 1 are defined)",
+         [](TensorModel& m) { m.edit_extension = [](Bytes& v) { v[24] = 2; }; });
+  header("header_tensors_index_offset_unaligned",
+         "the index starts right after the last entry, at an offset that is not a multiple of 4096",
+         [](TensorModel& m) {
+           m.edit_plan = [](TensorModel& t) {
+             t.index_offset = t.planned.back().offset + t.planned.back().stored_length;
+           };
+         });
+  {
+    ModelFile f = HeaderBase("header_stream_with_tensor_extension");
+    f.h.extensions = {{0x8001, Cat({Bytes{1, 1}, Be(100, 8), Be(8192, 8), Be(200, 4), Be(0, 2), Bytes{0}}), {}}};
+    f.Assemble();
+    Add("header_stream_with_tensor_extension", "header failure", f.Whole())
+        .FileKey(kKekA)
+        .Comment("layout 1 (stream) with a well-formed 25-byte 0x8001 extension");
+  }
+  {
+    ModelFile f = HeaderBase("header_unknown_critical_extension_8002");
+    f.h.extensions = {{0x8002, Str("x"), {}}};
+    f.Assemble();
+    Add("header_unknown_critical_extension_8002", "header failure", f.Whole())
+        .FileKey(kKekA)
+        .Comment("extension 0x8002: critical and unassigned (header_unknown_critical_extension predates")
+        .Comment("the assignment of 0x8001 and now fails as layout 1 with a 0x8001 extension)");
+  }
+
+  // ---- index failures: the header opens, the index authenticates, its parse fails
+  auto index = [&](const std::string& name, bool public_index, const std::string& comment, auto&& change) -> Case& {
+    TensorOptions o{aes};
+    o.public_index = public_index;
+    TensorModel m = NewTensorModel("case/" + name, gguf_small, o);
+    change(m);
+    m.Assemble();
+    return Add(name, "index failure", m.whole).FileKey(kKekA).Comment(comment);
+  };
+  const uint32_t q = gguf_small.Entry("blk.0.attn_q.weight"), k = gguf_small.Entry("blk.0.attn_k.weight");
+  const uint32_t norm = gguf_small.Entry("blk.0.attn_norm.weight");
+  index("index_entries_overlap", false, "attn_k's entry placed at attn_q's offset (the two overlap)", [&](TensorModel& m) {
+    m.edit_index = [&](std::vector<TEntry>& e) { e[k].offset = e[q].offset; };
+  }).Comment("GGUF source, encrypted index (re-sealed)");
+  index("index_entry_offset_unaligned", false, "attn_norm's entry moved 16 bytes on: its offset is not a multiple of 4096",
+        [&](TensorModel& m) { m.edit_index = [&](std::vector<TEntry>& e) { e[norm].offset += 16; }; });
+  index("index_segments_overlap", false, "attn_q's segment starts one byte early, inside a skeleton segment:",
+        [&](TensorModel& m) { m.edit_index = [&](std::vector<TEntry>& e) { e[q].segments[0].first -= 1; }; })
+      .Comment("the segments no longer tile the source");
+  index("index_duplicate_name", false, "attn_k's entry renamed blk.0.attn_q.weight (sealed under that name)",
+        [&](TensorModel& m) { m.edit_index = [&](std::vector<TEntry>& e) { e[k].name = e[q].name; }; });
+  index("index_stored_length_mismatch", false, "attn_q is encrypted but its stored length is its size",
+        [&](TensorModel& m) { m.edit_index = [&](std::vector<TEntry>& e) { e[q].stored_length = e[q].size; }; });
+  index("index_trailing_byte", false, "one 0x00 byte after the last entry of the index plaintext",
+        [](TensorModel& m) { m.edit_index_bytes = [](Bytes& b) { b.push_back(0); }; });
+  index("index_public_duplicate_name", true, "public index (re-MAC'd): attn_k's entry renamed blk.0.attn_q.weight",
+        [&](TensorModel& m) { m.edit_index = [&](std::vector<TEntry>& e) { e[k].name = e[q].name; }; });
+
+  // ---- payload failures
+  auto payload = [](const std::string& name, Bytes body, ByteSpan released, const std::string& comment) -> Case& {
+    return Add(name, "payload failure", std::move(body)).FileKey(kKekA).Released(released).Comment(comment);
+  };
+  {
+    TensorModel m = NewTensorModel("case/payload_tensors_entries_swapped", gguf_small, TensorOptions{aes});
+    Bytes body = m.whole;
+    std::copy(m.stored[q].begin(), m.stored[q].end(), body.begin() + static_cast<long>(m.written[k].offset));
+    std::copy(m.stored[k].begin(), m.stored[k].end(), body.begin() + static_cast<long>(m.written[q].offset));
+    payload("payload_tensors_entries_swapped", body, ReleasedBefore(gguf_small, "blk.0.attn_q.weight"),
+            "GGUF: the stored entries of attn_q and attn_k (544 bytes each) swapped: each is sealed")
+        .Comment("under its own entry number and name; everything before attn_q is released");
+  }
+  {
+    TensorModel m = NewTensorModel("case/payload_tensors_chunk1_flipped", st, TensorOptions{aes});
+    const uint32_t e = st.Entry("embed.weight");
+    Bytes body = m.whole;
+    body[m.written[e].offset + kStreamHeaderBytes + kChunkCiphertextBytes + 100] ^= 0x01;
+    payload("payload_tensors_chunk1_flipped", body, ReleasedBefore(st, "embed.weight", 1),
+            "a byte of chunk 1 (of 3) of embed.weight flipped: the skeleton and chunk 0 are released");
+  }
+  {
+    TensorModel m = NewTensorModel("case/payload_tensors_empty_tensor_flipped", gguf_small, TensorOptions{aes});
+    Bytes body = m.whole;
+    body[m.written[gguf_small.Entry("empty")].offset + 60] ^= 0x01;
+    payload("payload_tensors_empty_tensor_flipped", body, ReleasedBefore(gguf_small, "empty"),
+            "a tag byte of the empty tensor's message (56 + 16 bytes) flipped: an empty entry is")
+        .Comment("authenticated like any other; it comes before attn_q, at the same source offset");
+  }
+  {
+    TensorOptions o{aes};
+    o.plain = {"layers.0.norm.bias", "scale", "empty"};
+    TensorModel m = NewTensorModel("case/payload_tensors_plain_tensor_flipped", st_small, o);
+    Bytes body = m.whole;
+    body[m.written[st_small.Entry("layers.0.norm.bias")].offset + 3] ^= 0x01;
+    payload("payload_tensors_plain_tensor_flipped", body, ReleasedBefore(st_small, "layers.0.norm.bias"),
+            "a byte of the plain tensor layers.0.norm.bias flipped: its SHA-256 no longer matches the")
+        .Comment("index; everything before it is released, none of it");
+  }
+  {
+    TensorOptions o{aes};
+    o.public_index = true;
+    TensorModel m = NewTensorModel("case/payload_tensors_plain_skeleton_flipped", gguf_small, o);
+    Bytes body = m.whole;
+    body[m.written[0].offset + 40] ^= 0x01;
+    payload("payload_tensors_plain_skeleton_flipped", body, {},
+            "public index, plain skeleton: a byte of the GGUF header (in entry 0) flipped");
+  }
+  {
+    TensorModel m = NewTensorModel("case/payload_tensors_skeleton_flipped", gguf_small, TensorOptions{aes});
+    Bytes body = m.whole;
+    body[m.written[0].offset + kStreamHeaderBytes + 40] ^= 0x01;
+    payload("payload_tensors_skeleton_flipped", body, {}, "encrypted skeleton: a ciphertext byte flipped");
+  }
+  {
+    TensorOptions o{aes};
+    o.public_index = true;
+    TensorModel m = NewTensorModel("case/payload_tensors_public_index_flipped", gguf_small, o);
+    Bytes body = m.whole;
+    body[m.index_offset + 20] ^= 0x01;
+    payload("payload_tensors_public_index_flipped", body, {},
+            "public index: a byte of the index plaintext flipped, its MAC no longer verifies");
+  }
+  {
+    TensorModel m = NewTensorModel("case/payload_tensors_index_flipped", gguf_small, TensorOptions{aes});
+    Bytes body = m.whole;
+    body[m.index_offset + kStreamHeaderBytes + 20] ^= 0x01;
+    payload("payload_tensors_index_flipped", body, {}, "encrypted index: a ciphertext byte flipped");
+  }
+  {
+    TensorModel m = NewTensorModel("case/payload_tensors_padding_flipped", gguf_small, TensorOptions{aes});
+    Bytes body = m.whole;
+    body[m.written[norm].offset - 1] ^= 0x01;
+    payload("payload_tensors_padding_flipped", body, {},
+            "the zero byte just before attn_norm's entry (padding after the skeleton) is 0x01");
+  }
+  {
+    TensorModel m = NewTensorModel("case/payload_tensors_truncated", gguf_small, TensorOptions{aes});
+    payload("payload_tensors_truncated", Prefix(m.whole, m.whole.size() - 1), {},
+            "the last byte of the file (of the index's final tag) is missing");
+  }
+  {
+    TensorModel m = NewTensorModel("case/payload_tensors_trailing_byte", gguf_small, TensorOptions{aes});
+    Bytes body = m.whole;
+    body.push_back(0);
+    payload("payload_tensors_trailing_byte", body, {}, "one 0x00 byte after the index");
+  }
+  {
+    TensorOptions o{aes};
+    o.sign = true;
+    TensorModel m = NewTensorModel("case/payload_tensors_signature_flipped", st_small, o);
+    Bytes body = m.whole;
+    body.back() ^= 0x01;
+    Signer(payload("payload_tensors_signature_flipped", body, {},
+                   "signed: the last byte of the Ed25519 signature in the trailer flipped"),
+           m);
+  }
+  {
+    TensorOptions o{aes};
+    o.sign = true;
+    TensorModel m = NewTensorModel("case/payload_tensors_signed_tensor_flipped", st_small, o);
+    Bytes body = m.whole;
+    body[m.written[st_small.Entry("layers.0.attn.k.weight")].offset + 200] ^= 0x01;
+    Signer(payload("payload_tensors_signed_tensor_flipped", body, ReleasedBefore(st_small, "layers.0.attn.k.weight"),
+                   "signed: a byte of layers.0.attn.k.weight flipped; the trailer itself still verifies,"),
+           m)
+        .Comment("the tensor does not (and the signer's body digest no longer matches)");
+  }
+  {
+    TensorOptions o{aes};
+    o.sign = true;
+    TensorModel m = NewTensorModel("case/payload_tensors_signature_truncated", st_small, o);
+    Signer(payload("payload_tensors_signature_truncated", Prefix(m.whole, m.trailer_offset), {},
+                   "signed (the extension says so) but the 133-byte trailer is missing"),
+           m);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
 // Output
 
 Bytes Serialize(const Case& c) {
@@ -1128,7 +1881,7 @@ Bytes Serialize(const Case& c) {
 }
 
 void CheckCases() {
-  static const std::set<std::string> kExpect = {"success",           "header failure",  "no match",
+  static const std::set<std::string> kExpect = {"success",          "header failure",   "index failure", "no match",
                                                 "header mac failure", "payload failure", "context mismatch"};
   std::set<std::string> names;
   for (const Case& c : g_cases) {
@@ -1136,6 +1889,7 @@ void CheckCases() {
     if (!kExpect.count(c.expect)) Die(c.name + ": bad expect");
     const bool needs_payload = c.expect == "success" || c.expect == "payload failure";
     if (needs_payload != c.released.has_value()) Die(c.name + ": payload line mismatch");
+    if (c.body.size() >= 200 * 1024) Die(c.name + ": over 200 KiB; keep the kit small");
     for (char ch : c.name) {
       if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '_') Die(c.name + ": bad name");
     }
@@ -1151,21 +1905,23 @@ void GenerateAll() {
   NoMatchCases();
   ContextCases();
   PayloadCases();
+  TensorCases();
   g_keys = nullptr;
   CheckCases();
 }
 
 int WriteKit(const std::string& dir, bool clean) {
   namespace fs = std::filesystem;
+  // Everything is generated (and the two writers compared) before DIR is touched.
+  GenerateAll();
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) Die("cannot create " + dir + ": " + ec.message());
   for (const auto& e : fs::directory_iterator(dir)) {
     if (!clean) Die(dir + " is not empty (pass --clean to replace its files)");
     if (!e.is_regular_file()) Die(dir + " holds something other than files: " + e.path().string());
-    fs::remove(e.path());
   }
-  GenerateAll();
+  for (const auto& e : fs::directory_iterator(dir)) fs::remove(e.path());
   for (const Case& c : g_cases) {
     const Bytes bytes = Serialize(c);
     std::ofstream out(dir + "/" + c.name, std::ios::binary);
