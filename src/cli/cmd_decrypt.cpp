@@ -32,6 +32,7 @@ Result<DecryptSummary> DecryptOneTensor(InputFile& in, const std::string& name, 
   HMOD_ASSIGN_OR_RETURN(auto file, TensorFile::Open(in, std::move(parsed), providers, options.required_context));
   HMOD_ASSIGN_OR_RETURN(size_t entry, file->Find(name));
   const uint64_t size = file->index().entries[entry].size;
+  HMOD_TRY(file->ReadEntry(entry, 0, MutableByteSpan()));  // authenticates the entry, even an empty one
   Bytes buf(std::min<uint64_t>(size, 4 << 20));
   for (uint64_t done = 0; done < size;) {
     const size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), size - done));

@@ -118,7 +118,7 @@ int RunEncrypt(const EncryptCliOptions& o) {
                {"context", ContextJson(h.context)},
                {"wrapped_keys", WrappedKeysJson(h)},
                {"layout", model ? "tensors" : "stream"},
-               {"model_format", model ? ModelFormatName(model->format) : nullptr},
+               {"model_format", model ? nlohmann::json(ModelFormatName(model->format)) : nlohmann::json(nullptr)},
                {"tensors", model ? model->tensors.size() : 0},
                {"plaintext_bytes", summary->plaintext_bytes}},
               data_on_stdout);

@@ -173,7 +173,6 @@ Result<uint64_t> TensorFile::Restore(ByteSink& out, const StreamOptions& stream)
   Bytes buf;
   for (const auto& p : pieces) {
     const IndexEntry& e = index_.entries[p.entry];
-    if (p.length == 0) continue;
     if (e.kind == EntryKind::kTensor && e.encrypted) {
       // Whole tensors stream through the parallel pipeline.
       RangeSource in(source_, e.offset, e.stored_length);
