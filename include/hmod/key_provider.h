@@ -36,7 +36,7 @@ class KeyProvider {
   // kAuthFailed: it is, but it does not open (tampered or wrong secret).
   virtual Result<SecretBytes> Unwrap(const WrappedKey& record, const WrapContext& ctx) = 0;
   // Records this provider brings along instead of finding them in the header (a device
-  // license blob, FORMAT.md §5.5). Tried after the header's records.
+  // license blob, FORMAT.md §5.7). Tried after the header's records.
   virtual std::vector<WrappedKey> ExternalRecords() const { return {}; }
 };
 

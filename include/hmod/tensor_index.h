@@ -18,6 +18,7 @@ inline constexpr size_t kTensorLayoutExtensionBytes = 25;
 inline constexpr uint64_t kEntryAlign = 4096;
 inline constexpr size_t kMaxIndexEntries = 1'000'000;
 inline constexpr size_t kMaxRank = 8;
+inline constexpr size_t kMaxTensorNameBytes = 4096;
 inline constexpr uint32_t kIndexEntryNumber = 0xFFFFFFFF;
 inline constexpr std::string_view kIndexEntryName = "hmod.index";
 inline constexpr size_t kSignatureTrailerBytes = 133;

@@ -87,6 +87,13 @@ Result<ProviderList> BuildProviders(const std::vector<std::string>& uris, const 
       ids.push_back(order.substr(pos, comma - pos));
       pos = comma + 1;
     }
+    static const char* kKnown[] = {"file", "pass", "x25519", "license", "pkcs11", "aws-kms"};
+    for (const auto& id : ids) {
+      if (std::find_if(std::begin(kKnown), std::end(kKnown), [&](const char* k) { return id == k; }) == std::end(kKnown)) {
+        return MakeError(ErrorCode::kUsage, "unknown provider type '" + id + "' in --decryption-order",
+                         "use a comma-separated list of: file, pass, x25519, license, pkcs11, aws-kms");
+      }
+    }
     auto rank = [&](const std::unique_ptr<KeyProvider>& p) {
       auto it = std::find(ids.begin(), ids.end(), p->provider_id());
       return it == ids.end() ? ids.size() + (p->is_local() ? 0 : 1) : static_cast<size_t>(it - ids.begin());

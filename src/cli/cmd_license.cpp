@@ -1,5 +1,7 @@
-// hmodctl license: per-device licenses for desktop distribution (FORMAT.md §5.5).
+// hmodctl license: per-device licenses for desktop distribution (FORMAT.md §5.7).
 #include <sodium.h>
+
+#include <unistd.h>
 
 #include <cstdio>
 
@@ -29,21 +31,28 @@ int RunIssue(const LicenseOptions& o) {
   auto opened = OpenHeader(std::move(*parsed), *providers);
   if (!opened.ok()) return fail(opened.error());
 
+  // The license file first: if it cannot be created, nothing else is.
+  auto file = AtomicFile::Create(o.output, 0644, false);
+  if (!file.ok()) return fail(file.error());
   // One license key per customer: reuse theirs, or make one (a 0600 key file).
   std::string key_path = o.license_key_file;
+  bool made_key = false;
   if (key_path.empty()) {
     key_path = o.output + ".key";
     auto fp = GenerateKeyFile(key_path);
     if (!fp.ok()) return fail(fp.error());
+    made_key = true;
   }
-  auto license_key = LoadKeyFile(key_path);
-  if (!license_key.ok()) return fail(license_key.error());
-  auto text = IssueLicense(*opened, *license_key, o.fingerprint);
-  if (!text.ok()) return fail(text.error());
-  auto file = AtomicFile::Create(o.output, 0644, false);
-  if (!file.ok()) return fail(file.error());
-  if (Status st = (*file)->Write(AsBytes(*text)); !st.ok()) return fail(st.error());
-  if (Status st = (*file)->Commit(); !st.ok()) return fail(st.error());
+  auto issued = [&]() -> Status {
+    HMOD_ASSIGN_OR_RETURN(SecretBytes license_key, LoadKeyFile(key_path));
+    HMOD_ASSIGN_OR_RETURN(std::string text, IssueLicense(*opened, license_key, o.fingerprint));
+    HMOD_TRY((*file)->Write(AsBytes(text)));
+    return (*file)->Commit();
+  }();
+  if (!issued.ok()) {
+    if (made_key) ::unlink(key_path.c_str());  // no orphaned key without its license
+    return fail(issued.error());
+  }
   if (o.out.json) {
     PrintJson({{"ok", true}, {"license", o.output}, {"license_key_file", key_path}, {"device", o.fingerprint}});
   } else if (!o.out.quiet) {

@@ -127,7 +127,7 @@ Result<TensorIndex> ParseIndex(ByteSpan bytes, const TensorLayoutInfo& info, uin
   uint8_t version = 0;
   uint32_t count = 0;
   if (!r.Str(4, magic) || magic != "HMIX" || !r.Int(version) || !r.Int(count)) return BadIndex("bad preamble");
-  if (version != 1) return MakeError(ErrorCode::kUnsupported, "unsupported tensor index version");
+  if (version != 1) return BadIndex("index version is not 1");
   if (count == 0) return BadIndex("no entries");
   if (count > kMaxIndexEntries) return MakeError(ErrorCode::kLimit, "tensor index has over 1,000,000 entries");
   TensorIndex index;
@@ -176,6 +176,7 @@ Result<TensorIndex> ParseIndex(ByteSpan bytes, const TensorLayoutInfo& info, uin
     } else {
       if (e.kind != EntryKind::kTensor) return BadIndex("a second skeleton entry");
       if (e.name.empty() || !IsValidUtf8(e.name)) return BadIndex("empty or non-UTF-8 tensor name");
+      if (e.name.size() > kMaxTensorNameBytes) return BadIndex("tensor name longer than 4096 bytes");
       if (!names.insert(e.name).second) return BadIndex("duplicate tensor name '" + e.name + "'");
       if (nseg != 1) return BadIndex("tensor '" + e.name + "' must have exactly one segment");
     }

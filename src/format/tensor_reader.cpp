@@ -160,7 +160,10 @@ Result<uint64_t> TensorFile::Restore(ByteSink& out, const StreamOptions& stream)
     }
   }
   std::sort(pieces.begin(), pieces.end(),
-            [](const Piece& a, const Piece& b) { return a.source_offset < b.source_offset; });
+            [](const Piece& a, const Piece& b) {
+              // FORMAT.md §6.4: source order; an empty tensor before the one at its offset.
+              return a.source_offset != b.source_offset ? a.source_offset < b.source_offset : a.entry < b.entry;
+            });
   // Padding between entries and before the index must be zero (§6.1).
   uint64_t end = header().region_bytes;
   for (const auto& e : index_.entries) {

@@ -83,6 +83,9 @@ Result<TensorIndex> PlanEntries(const ModelLayout& layout, const TensorEncryptOp
     if (t.offset < pos) return MakeError(ErrorCode::kFormat, "tensors overlap in the source");
     if (t.offset > pos) index.entries[0].segments.push_back({pos, t.offset - pos});
     if (t.shape.size() > kMaxRank) return MakeError(ErrorCode::kLimit, "tensor '" + t.name + "' has rank over 8");
+    if (t.name.size() > kMaxTensorNameBytes || t.dtype.size() > 255) {
+      return MakeError(ErrorCode::kLimit, "a tensor name is longer than 4096 bytes (or its dtype than 255)");
+    }
     IndexEntry e;
     e.kind = EntryKind::kTensor;
     e.encrypted = !MatchesAny(t.name, options.plaintext_globs);

@@ -1,5 +1,5 @@
 // license: one model for all users, opened per device by a small license blob that wraps the
-// model's data key under HKDF(license key, device fingerprint) (FORMAT.md §5.5, seed 001).
+// model's data key under HKDF(license key, device fingerprint) (FORMAT.md §5.7, seed 001).
 #pragma once
 
 #include <string>

@@ -1,4 +1,4 @@
-// x25519: public-key recipients (FORMAT.md §5.4). Anyone can wrap to a public key; only the
+// x25519: public-key recipients (FORMAT.md §5.6). Anyone can wrap to a public key; only the
 // holder of the identity file unwraps.
 #pragma once
 
