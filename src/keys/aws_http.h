@@ -54,8 +54,8 @@ struct RetryPolicy {
   std::chrono::milliseconds base_delay{100};
   std::chrono::milliseconds max_delay{2000};
   std::chrono::milliseconds connect_timeout{3000};
-  std::chrono::milliseconds attempt_timeout{10000};
-  std::chrono::milliseconds total_timeout{25000};  // all attempts and backoff together
+  std::chrono::milliseconds attempt_timeout{8000};
+  std::chrono::milliseconds total_timeout{20000};  // all attempts and backoff together
 };
 
 // One signed POST.
