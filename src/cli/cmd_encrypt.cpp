@@ -32,6 +32,9 @@ Result<EncryptionContext> ParseContextPairs(const std::vector<std::string>& pair
     if (eq == std::string::npos || eq == 0) {
       return MakeError(ErrorCode::kUsage, "bad --context '" + p + "'", "use --context key=value");
     }
+    if (p.rfind("hmod:", 0) == 0) {
+      return MakeError(ErrorCode::kUsage, "--context keys starting with 'hmod:' are reserved (FORMAT.md §2.3)");
+    }
     if (!ctx.emplace(p.substr(0, eq), p.substr(eq + 1)).second) {
       return MakeError(ErrorCode::kUsage, "--context key '" + p.substr(0, eq) + "' given twice");
     }
