@@ -118,7 +118,11 @@ Result<OpenedKey> OpenKey(const std::string& text) {
   key_part.id = k.uri.id;
   const std::string named = FormatPkcs11UriPath(key_part).substr(7);  // drop "pkcs11:"
   if (found.empty()) {
-    return MakeError(ErrorCode::kKeyFile, "no secret key " + named + where, kKeygenHint);
+    const bool logged_out = !k.uri.pin_value && !k.uri.pin_source;
+    return MakeError(ErrorCode::kKeyFile, "no secret key " + named + where,
+                     logged_out ? "private keys are visible only after login: add pin-source=file:/path/to/pin; or " +
+                                      std::string(kKeygenHint)
+                                : std::string(kKeygenHint));
   }
   if (found.size() > 1) {
     return MakeError(ErrorCode::kKeyFile, "several secret keys match " + named + where,
