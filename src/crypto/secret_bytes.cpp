@@ -11,6 +11,10 @@ namespace hmod {
 
 SecretBytes::SecretBytes(size_t size) : size_(size) {
   if (size == 0) return;
+  // sodium_malloc needs sodium_init (page size, canary); it is idempotent and thread-safe,
+  // so a library user who forgot InitCrypto() still gets guarded memory, not a crash.
+  static const bool sodium_ready = sodium_init() >= 0;
+  if (!sodium_ready) throw std::bad_alloc();
   // sodium_malloc: mlock'ed, surrounded by guard pages, wiped by sodium_free.
   data_ = static_cast<uint8_t*>(sodium_malloc(size));
   if (data_ == nullptr) throw std::bad_alloc();
