@@ -35,6 +35,22 @@ struct Slot {
 
 enum class Direction { kSeal, kOpen };
 
+// Batch buffers are recycled per calling thread: a per-tensor file runs one pipeline per
+// tensor, and fresh buffers each time cost more in page faults than the crypto itself.
+constexpr size_t kBufferBytes = kBatchChunks * kChunkCiphertextBytes;  // fits either direction
+thread_local std::vector<std::unique_ptr<uint8_t[]>> t_spare_buffers;
+
+std::unique_ptr<uint8_t[]> TakeBuffer() {
+  if (t_spare_buffers.empty()) return std::unique_ptr<uint8_t[]>(new uint8_t[kBufferBytes]);
+  auto b = std::move(t_spare_buffers.back());
+  t_spare_buffers.pop_back();
+  return b;
+}
+
+void ReturnBuffer(std::unique_ptr<uint8_t[]> b) {
+  if (b && t_spare_buffers.size() < 16) t_spare_buffers.push_back(std::move(b));
+}
+
 // Transforms one batch. On failure, out_bytes covers only the chunks before the failure.
 void ProcessBatch(Direction dir, ChunkCipher& cipher, Slot& slot) {
   const size_t in_unit = dir == Direction::kSeal ? kChunkBytes : kChunkCiphertextBytes;
@@ -80,6 +96,13 @@ class Pipeline {
     slots_.resize(2 * workers_ + 2);
     in_unit_ = dir == Direction::kSeal ? kChunkBytes : kChunkCiphertextBytes;
     out_unit_ = dir == Direction::kSeal ? kChunkCiphertextBytes : kChunkBytes;
+  }
+
+  ~Pipeline() {
+    for (auto& s : slots_) {
+      ReturnBuffer(std::move(s.in));
+      ReturnBuffer(std::move(s.out));
+    }
   }
 
   // Returns plaintext bytes processed.
@@ -168,8 +191,8 @@ class Pipeline {
   // Reads the next batch into `s`. Sets s.final when this batch holds the final chunk.
   Status Fill(Slot& s, uint64_t first_chunk) {
     const size_t cap = kBatchChunks * in_unit_;
-    if (!s.in) s.in.reset(new uint8_t[cap]);
-    if (!s.out) s.out.reset(new uint8_t[kBatchChunks * out_unit_]);
+    if (!s.in) s.in = TakeBuffer();
+    if (!s.out) s.out = TakeBuffer();
     HMOD_ASSIGN_OR_RETURN(size_t n, in_.Read(MutableByteSpan(s.in.get(), cap)));
     s.in_bytes = n;
     s.first_chunk = first_chunk;
