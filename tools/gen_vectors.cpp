@@ -68,7 +68,8 @@ Bytes Cat(std::initializer_list<ByteSpan> parts) {
 
 Bytes Be(uint64_t v, size_t width) {
   Bytes out(width);
-  for (size_t i = 0; i < width; ++i) out[width - 1 - i] = static_cast<uint8_t>(v >> (8 * i));
+  // Bytes beyond the 8 of a uint64_t are zero (BE96 counters); shifting by 64+ is undefined.
+  for (size_t i = 0; i < width && i < 8; ++i) out[width - 1 - i] = static_cast<uint8_t>(v >> (8 * i));
   return out;
 }
 
