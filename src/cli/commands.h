@@ -12,5 +12,8 @@ void SetupDecrypt(CLI::App& sub, std::function<int()>& run);
 void SetupVerify(CLI::App& sub, std::function<int()>& run);
 void SetupInspect(CLI::App& sub, std::function<int()>& run);
 void SetupLicense(CLI::App& sub, std::function<int()>& run);
+void SetupRotate(CLI::App& sub, std::function<int()>& run);
+void SetupKms(CLI::App& sub, std::function<int()>& run);
+void SetupAudit(CLI::App& sub, std::function<int()>& run);
 
 }  // namespace hmod::cli

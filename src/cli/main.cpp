@@ -15,6 +15,9 @@ constexpr hmod::cli::Command kCommands[] = {
     {"verify", "Check every tag of an .hmod container without writing anything", hmod::cli::SetupVerify},
     {"inspect", "Show who can open an .hmod file and what it holds (no key needed)", hmod::cli::SetupInspect},
     {"license", "Issue per-device licenses for one shared model", hmod::cli::SetupLicense},
+    {"rotate", "Re-wrap data keys for a new set of KEKs (or --reencrypt everything)", hmod::cli::SetupRotate},
+    {"kms", "Manage AWS KMS key rotation (enable, status, rotate-now)", hmod::cli::SetupKms},
+    {"audit", "Find unprotected models, keys, buckets and endpoints (no key needed)", hmod::cli::SetupAudit},
 };
 
 }  // namespace

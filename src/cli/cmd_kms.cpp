@@ -1,0 +1,17 @@
+// hmodctl kms: placeholder until its implementation lands (owned by one worker).
+#include <cstdio>
+
+#include "cli/cli_common.h"
+#include "cli/commands.h"
+
+namespace hmod::cli {
+
+void SetupKms(CLI::App& sub, std::function<int()>& run) {
+  (void)sub;
+  run = [] {
+    std::fputs("hmodctl: error: 'kms' is not implemented yet\n", stderr);
+    return kExitInternal;
+  };
+}
+
+}  // namespace hmod::cli
