@@ -6,6 +6,7 @@
 #include "cli/cli_common.h"
 #include "hmod/tensor_container.h"
 #include "cli/commands.h"
+#include "cli/legacy_commands.h"
 
 namespace hmod::cli {
 namespace {
@@ -19,6 +20,7 @@ struct DecryptCliOptions {
   unsigned threads = 0;
   KeyOptions keys;
   OutputOptions out;
+  LegacyCliOptions legacy;
 };
 
 // Writes the raw bytes of one tensor: only its chunks (plus header and index) are read.
@@ -56,10 +58,20 @@ int RunDecrypt(const DecryptCliOptions& o) {
   if (!req.ok()) return fail(req.error());
   options.required_context = std::move(*req);
   options.stream.threads = o.threads;
-  auto providers = BuildProviders(o.keks, o.keys, o.input, true);
-  if (!providers.ok()) return fail(providers.error());
+  std::optional<Result<ProviderList>> built;
+  if (!o.keks.empty()) {
+    built.emplace(BuildProviders(o.keks, o.keys, o.input, true));
+    if (!built->ok()) return fail(built->error());
+  }
   auto in = InputFile::Open(o.input);
   if (!in.ok()) return fail(in.error());
+  // Legacy ENCMODEL/ENVMODEL inputs (docs/LEGACY.md) are recognised by their magic.
+  SniffedInput sniffed(**in);
+  auto legacy = sniffed.Sniff();
+  if (!legacy.ok()) return fail(legacy.error());
+  if (*legacy) return RunLegacy(**in, **legacy, o.legacy, {o.output, o.force, false, o.context, o.out});
+  if (!built) return fail(MakeError(ErrorCode::kUsage, "--kek is required", "pass --kek URI (repeatable)"));
+  auto& providers = *built;
   // Plaintext model weights: readable by the owner only.
   auto output = OpenOutput(o.output, **in, 0600, o.force);
   if (!output.ok()) return fail(output.error());
@@ -67,7 +79,7 @@ int RunDecrypt(const DecryptCliOptions& o) {
 
   // On failure `output` is destroyed uncommitted: the temporary file is removed and OUT
   // never appears. On stdout only whole authenticated chunks were written.
-  auto summary = o.tensor.empty() ? DecryptContainer(**in, output->sink(), *providers, options)
+  auto summary = o.tensor.empty() ? DecryptContainer(sniffed, output->sink(), *providers, options)
                                   : DecryptOneTensor(**in, o.tensor, output->sink(), *providers, options);
   if (!summary.ok()) return fail(summary.error());
   if (Status st = output->Commit(); !st.ok()) return fail(st.error());
@@ -101,8 +113,7 @@ void SetupDecrypt(CLI::App& sub, std::function<int()>& run) {
       "  hmodctl decrypt --kek file:team.key --tensor model.embed_tokens.weight -o embed.bin llama.hmod\n\n"
       "Per-tensor models (safetensors/GGUF encrypted tensor by tensor) are read with positional\n"
       "reads, so their IN must be a file, not a pipe.");
-  sub.add_option("--kek", o->keks, "Key provider URI to try (repeatable, tried in order)")
-      ->required()
+  sub.add_option("--kek", o->keks, "Key provider URI to try (repeatable, tried in order; required for .hmod)")
       ->type_name("URI")
       ->allow_extra_args(false);
   sub.add_option("--context", o->context,
@@ -118,6 +129,7 @@ void SetupDecrypt(CLI::App& sub, std::function<int()>& run) {
   sub.add_option("--threads", o->threads, "Crypto threads (default: one per core)");
   AddOutputOptions(sub, o->out);
   AddKeyOptions(sub, o->keys, true);
+  AddLegacyOptions(sub, o->legacy);
   run = [o] { return RunDecrypt(*o); };
 }
 

@@ -3,6 +3,7 @@
 
 #include "cli/cli_common.h"
 #include "cli/commands.h"
+#include "cli/legacy_commands.h"
 #include "hmod/signature.h"
 
 namespace hmod::cli {
@@ -16,6 +17,7 @@ struct VerifyCliOptions {
   unsigned threads = 0;
   KeyOptions keys;
   OutputOptions out;
+  LegacyCliOptions legacy;
 };
 
 // Keyless provenance check (FORMAT.md §6.5): the publisher's public key is all it needs.
@@ -29,6 +31,13 @@ Status CheckSignature(const VerifyCliOptions& o) {
 
 int RunVerify(const VerifyCliOptions& o) {
   auto fail = [&](const Error& e) { return ReportError(e, o.out); };
+  // Legacy ENCMODEL/ENVMODEL inputs (docs/LEGACY.md) are recognised by their magic.
+  auto in = InputFile::Open(o.input);
+  if (!in.ok()) return fail(in.error());
+  SniffedInput sniffed(**in);
+  auto legacy = sniffed.Sniff();
+  if (!legacy.ok()) return fail(legacy.error());
+  if (*legacy) return RunLegacy(**in, **legacy, o.legacy, {"", false, true, o.context, o.out});
   if (o.keks.empty() && o.pubkey.empty()) {
     return fail(MakeError(ErrorCode::kUsage, "nothing to verify with",
                           "pass --kek URI (integrity: every tag) and/or --pubkey FILE (publisher signature)"));
@@ -52,12 +61,10 @@ int RunVerify(const VerifyCliOptions& o) {
   options.stream.threads = o.threads;
   auto providers = BuildProviders(o.keks, o.keys, o.input, true);
   if (!providers.ok()) return fail(providers.error());
-  auto in = InputFile::Open(o.input);
-  if (!in.ok()) return fail(in.error());
   options.stream.progress = MakeProgress("verifying", (*in)->size(), o.out.quiet);
 
   NullSink discard;
-  auto summary = DecryptContainer(**in, discard, *providers, options);
+  auto summary = DecryptContainer(sniffed, discard, *providers, options);
   if (!summary.ok()) return fail(summary.error());
   FinishProgress();
   if (o.out.json) {
@@ -99,6 +106,7 @@ void SetupVerify(CLI::App& sub, std::function<int()>& run) {
   sub.add_option("--threads", o->threads, "Crypto threads (default: one per core)");
   AddOutputOptions(sub, o->out);
   AddKeyOptions(sub, o->keys, true);
+  AddLegacyOptions(sub, o->legacy);
   run = [o] { return RunVerify(*o); };
 }
 
