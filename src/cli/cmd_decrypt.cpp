@@ -79,7 +79,7 @@ int RunDecrypt(const DecryptCliOptions& o) {
 
   // On failure `output` is destroyed uncommitted: the temporary file is removed and OUT
   // never appears. On stdout only whole authenticated chunks were written.
-  auto summary = o.tensor.empty() ? DecryptContainer(sniffed, output->sink(), *providers, options)
+  auto summary = o.tensor.empty() ? DecryptContainer(SequentialInput(**in, sniffed), output->sink(), *providers, options)
                                   : DecryptOneTensor(**in, o.tensor, output->sink(), *providers, options);
   if (!summary.ok()) return fail(summary.error());
   if (Status st = output->Commit(); !st.ok()) return fail(st.error());

@@ -64,7 +64,7 @@ int RunVerify(const VerifyCliOptions& o) {
   options.stream.progress = MakeProgress("verifying", (*in)->size(), o.out.quiet);
 
   NullSink discard;
-  auto summary = DecryptContainer(sniffed, discard, *providers, options);
+  auto summary = DecryptContainer(SequentialInput(**in, sniffed), discard, *providers, options);
   if (!summary.ok()) return fail(summary.error());
   FinishProgress();
   if (o.out.json) {

@@ -36,6 +36,12 @@ class SniffedInput final : public ByteSource {
   bool sniffed_ = false;
 };
 
+// What to read an .hmod from after sniffing: the file itself when it is regular (the sniff
+// did not consume it, and per-tensor files need its positional reads), else the replay.
+inline ByteSource& SequentialInput(InputFile& in, SniffedInput& sniffed) {
+  return in.is_regular() ? static_cast<ByteSource&>(in) : static_cast<ByteSource&>(sniffed);
+}
+
 struct LegacyRunOptions {
   std::string output;  // decrypt: OUT or "-"; verify: empty
   bool force = false;
