@@ -10,6 +10,7 @@
 
 #include "cli/cli_common.h"
 #include "cli/commands.h"
+#include "cli/rotate_legacy.h"
 #include "cli/rotate_targets.h"
 #include "hmod/rotate.h"
 #include "hmod/signature.h"
@@ -23,6 +24,10 @@ struct RotateCliOptions {
   bool reencrypt = false;
   bool dry_run = false;
   std::string sign_key;
+  bool from_legacy = false;
+  bool keep_legacy = false;
+  std::string legacy_key;
+  std::string legacy_aad;
   unsigned jobs = 0;
   unsigned threads = 0;
   TargetOptions targets;
@@ -59,11 +64,13 @@ Result<WorkerKeys> BuildWorkerKeys(const RotateCliOptions& o) {
       k.remove.push_back(spec);
     }
   }
-  if (open_uris.empty()) {
+  if (open_uris.empty() && !o.from_legacy) {
     return MakeError(ErrorCode::kUsage, "no key to open the files with",
                      "pass --kek URI (a KEK that opens them now), or --remove-kek URI of the old key");
   }
-  HMOD_ASSIGN_OR_RETURN(k.open, BuildProviders(open_uris, o.keys, "", true));
+  if (!open_uris.empty()) {
+    HMOD_ASSIGN_OR_RETURN(k.open, BuildProviders(open_uris, o.keys, "", true));
+  }
   const auto& new_uris = o.to.empty() ? o.add : o.to;
   if (!new_uris.empty()) {
     HMOD_ASSIGN_OR_RETURN(k.add, BuildProviders(new_uris, o.keys, "", false));
@@ -154,6 +161,20 @@ int RunRotate(RotateCliOptions& o) {
   if (!o.to.empty() && (!o.add.empty() || !o.remove.empty())) {
     return fail(MakeError(ErrorCode::kUsage, "--to-kek replaces the whole key set and excludes --add-kek and --remove-kek"));
   }
+  if (o.from_legacy && o.to.empty() && o.add.empty()) {
+    return fail(MakeError(ErrorCode::kUsage, "--from-legacy needs the KEKs of the new .hmod files",
+                          "give them with --to-kek URI (repeatable)"));
+  }
+  if (o.from_legacy && (o.reencrypt || !o.remove.empty())) {
+    return fail(MakeError(ErrorCode::kUsage, "--from-legacy makes new files: --reencrypt and --remove-kek do not apply"));
+  }
+  LegacyRotateOptions legacy;
+  legacy.keys.key_file = o.legacy_key;
+  if (!o.legacy_aad.empty()) legacy.keys.aad = Bytes(o.legacy_aad.begin(), o.legacy_aad.end());
+  legacy.keep_legacy = o.keep_legacy;
+  legacy.dry_run = o.dry_run;
+  legacy.stream.threads = o.threads;
+  o.targets.include_legacy = o.from_legacy;
   if (o.to.empty() && o.add.empty() && o.remove.empty() && !o.reencrypt) {
     return fail(MakeError(ErrorCode::kUsage, "nothing to change",
                           "give --add-kek, --remove-kek or --to-kek (re-wrap), and/or --reencrypt"));
@@ -208,7 +229,7 @@ int RunRotate(RotateCliOptions& o) {
       request.stream.threads = o.threads;
       FileReport& rep = reports[i];
       rep.path = (*files)[i];
-      auto r = RotateFile(rep.path, request);
+      auto r = o.from_legacy ? RotateLegacyFile(rep.path, request.change.add, legacy) : RotateFile(rep.path, request);
       if (r.ok()) {
         rep.result = std::move(*r);
       } else {
@@ -285,7 +306,8 @@ void SetupRotate(CLI::App& sub, std::function<int()>& run) {
       "  hmodctl rotate -r --kek file:old.key --to-kek aws-kms:alias/models --jobs 4 /srv/models\n"
       "  hmodctl rotate --reencrypt --kek file:team.key model.hmod\n"
       "  hmodctl rotate --dry-run -r --remove-kek 3f9a...c1 --add-kek file:new.key /srv/models\n"
-      "  hmodctl rotate --manifest paths.txt --shard $JOB_COMPLETION_INDEX/16 --kek ... --add-kek ...");
+      "  hmodctl rotate --manifest paths.txt --shard $JOB_COMPLETION_INDEX/16 --kek ... --add-kek ...\n"
+      "  hmodctl rotate --from-legacy -r --legacy-key raw.key --to-kek file:team.key /srv/old-models");
   sub.add_option("paths", o->paths, "Files, or directories with -r")->type_name("PATH...");
   sub.add_option("--kek", o->keks, "A KEK that opens the files now (repeatable)")->type_name("URI")
       ->allow_extra_args(false);
@@ -307,6 +329,13 @@ void SetupRotate(CLI::App& sub, std::function<int()>& run) {
   sub.add_option("--shard", o->targets.shard,
                  "With --manifest: only lines I, I+N, I+2N... (0-based), for Kubernetes Indexed Jobs, Slurm arrays")
       ->type_name("I/N");
+  sub.add_flag("--from-legacy", o->from_legacy,
+               "Convert legacy ENCMODEL/ENVMODEL files to .hmod (per tensor for models) wrapped for --to-kek; "
+               "the recorded SHA-256 is checked before the legacy file is removed (docs/LEGACY.md)");
+  sub.add_option("--legacy-key", o->legacy_key, "ENCMODEL: the raw AES-256 key file (mode 0600)")->type_name("FILE");
+  sub.add_option("--legacy-aad", o->legacy_aad, "ENCMODEL: the associated data the files were encrypted with")
+      ->type_name("STRING");
+  sub.add_flag("--keep-legacy", o->keep_legacy, "With --from-legacy: keep the legacy files after conversion");
   AddKeyOptions(sub, o->keys, true);
   AddOutputOptions(sub, o->out);
   run = [o] { return RunRotate(*o); };

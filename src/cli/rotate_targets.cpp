@@ -31,6 +31,10 @@ bool WantedInDirectory(const fs::path& p, bool include_legacy) {
 Status AddPath(const std::string& path, const TargetOptions& o, std::vector<std::string>& out) {
   std::error_code ec;
   const auto st = fs::symlink_status(path, ec);
+  if (ec && o.include_legacy && !fs::exists(st)) {
+    out.push_back(path);  // a legacy file already migrated: the migration reports it
+    return OkStatus();
+  }
   if (ec) return MakeError(ErrorCode::kIo, "cannot read " + path + ": " + ec.message());
   if (fs::is_directory(st)) {
     if (!o.recursive) {
