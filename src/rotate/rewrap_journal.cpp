@@ -99,10 +99,10 @@ Status WriteJournal(const std::string& path, int fd, ByteSpan old_region, ByteSp
   return s;
 }
 
-Status RemoveJournal(const std::string& path) {
+Status RemoveJournal(const std::string& path, bool sync_directory) {
   const std::string jpath = JournalPath(path);
   if (::unlink(jpath.c_str()) != 0 && errno != ENOENT) return IoError("cannot remove", jpath, errno);
-  return SyncDirectory(path);
+  return sync_directory ? SyncDirectory(path) : OkStatus();
 }
 
 Result<bool> RecoverJournal(const std::string& path, int fd) {

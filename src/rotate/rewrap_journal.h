@@ -16,8 +16,8 @@ std::string JournalPath(const std::string& path);
 // Writes and fsyncs the journal (and its directory) for `fd`, the file at `path`.
 Status WriteJournal(const std::string& path, int fd, ByteSpan old_region, ByteSpan new_region);
 
-// Removes the journal and fsyncs the directory.
-Status RemoveJournal(const std::string& path);
+// Removes the journal, and fsyncs the directory if asked.
+Status RemoveJournal(const std::string& path, bool sync_directory = true);
 
 // Finishes an interrupted rewrite of `fd` if a journal is present: returns true if the
 // header was written (or found torn and rewritten) from it. A journal that is incomplete,

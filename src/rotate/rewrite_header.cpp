@@ -38,7 +38,9 @@ Status RewriteHeaderInPlace(const std::string& path, int fd, ByteSpan old_region
   if (::fdatasync(fd) != 0) {
     return Error{ErrorCode::kIo, "cannot fsync " + path + ": " + std::strerror(errno), ""};
   }
-  return RemoveJournal(path);
+  // No directory fsync after the unlink: if power loss brings the journal back, the next
+  // rotation finds the page already new and discards it. Saves one sync (~4 ms here).
+  return RemoveJournal(path, /*sync_directory=*/false);
 }
 
 Result<uint64_t> RewriteFileWithHeader(const std::string& path, const InputFile& in,
