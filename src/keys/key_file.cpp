@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "hmod/io.h"
+#include "keys/key_line.h"
 
 namespace hmod {
 namespace {
@@ -38,31 +39,8 @@ std::string EncodeKeyFile(const SecretBytes& key) {
 }
 
 Result<SecretBytes> DecodeKeyFile(std::string_view text) {
-  std::optional<SecretBytes> key;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string_view::npos) end = text.size();
-    std::string_view line = text.substr(pos, end - pos);
-    pos = end + 1;
-    if (line.empty() || line.front() == '#') continue;
-    if (line.substr(0, kKeyLinePrefix.size()) != kKeyLinePrefix || key) {
-      return MakeError(ErrorCode::kKeyFile, "not an hmodctl key file",
-                       "create one with: hmodctl keygen -o FILE");
-    }
-    std::string_view hex = line.substr(kKeyLinePrefix.size());
-    if (hex.size() != 2 * kKekBytes) return MakeError(ErrorCode::kKeyFile, "key file: key must be 64 hex digits");
-    SecretBytes k(kKekBytes);
-    size_t bin_len = 0;
-    if (sodium_hex2bin(k.secret().data(), k.size(), hex.data(), hex.size(), nullptr, &bin_len,
-                       nullptr) != 0 ||
-        bin_len != kKekBytes) {
-      return MakeError(ErrorCode::kKeyFile, "key file: invalid hex digits");
-    }
-    key = std::move(k);
-  }
-  if (!key) return MakeError(ErrorCode::kKeyFile, "key file holds no key line");
-  return std::move(*key);
+  return DecodeKeyLine(text, {kKeyLinePrefix, kKekBytes, "an hmodctl key file", "create one with: hmodctl keygen -o FILE"},
+                       "");
 }
 
 Result<SecretBytes> LoadKeyFile(const std::string& path) {

@@ -8,6 +8,7 @@
 
 #include "hmod/io.h"
 #include "keys/wrap_aad.h"
+#include "keys/key_line.h"
 
 namespace hmod {
 namespace {
@@ -104,22 +105,12 @@ Result<std::string> IssueLicense(const OpenedHeader& opened, const SecretBytes& 
 Result<std::unique_ptr<KeyProvider>> MakeLicenseProvider(const std::string& spec) {
   if (spec.empty()) return MakeError(ErrorCode::kUsage, "license: needs a license file path");
   HMOD_ASSIGN_OR_RETURN(Bytes raw, ReadSmallFile(spec, 4096));
-  std::string text(raw.begin(), raw.end());
-  std::optional<Bytes> blob;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string::npos) end = text.size();
-    std::string line = text.substr(pos, end - pos);
-    pos = end + 1;
-    if (line.empty() || line[0] == '#') continue;
-    auto b = line.rfind(kLinePrefix, 0) == 0 ? HexDecode(line.substr(kLinePrefix.size())) : Result<Bytes>(Error{});
-    if (blob || !b.ok() || b->size() != kBlobBytes) {
-      return MakeError(ErrorCode::kKeyFile, spec + ": not an hmodctl license file");
-    }
-    blob = std::move(*b);
-  }
-  if (!blob) return MakeError(ErrorCode::kKeyFile, spec + ": no license line");
+  HMOD_ASSIGN_OR_RETURN(SecretBytes blob_bytes,
+                        DecodeKeyLine(std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size()),
+                                      {kLinePrefix, kBlobBytes, "an hmodctl license file",
+                                       "licenses come from: hmodctl license issue"},
+                                      spec));
+  std::optional<Bytes> blob(Bytes(blob_bytes.secret().begin(), blob_bytes.secret().end()));  // not secret
   const char* key_hex = std::getenv("HMOD_LICENSE_KEY");
   if (key_hex == nullptr) {
     return MakeError(ErrorCode::kUsage, "license: needs the license key in $HMOD_LICENSE_KEY");

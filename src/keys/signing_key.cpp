@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "hmod/signature.h"
+#include "keys/key_line.h"
 
 namespace hmod {
 namespace {
@@ -13,25 +14,7 @@ namespace {
 constexpr std::string_view kSecretPrefix = "hmod-ed25519-secret-v1 ";
 constexpr std::string_view kPublicPrefix = "hmod-ed25519-public-v1 ";
 
-// Returns the hex of the single non-comment line starting with `prefix`.
-Result<std::string> KeyLine(std::string_view text, std::string_view prefix, const std::string& path) {
-  std::optional<std::string> hex;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string_view::npos) end = text.size();
-    std::string_view line = text.substr(pos, end - pos);
-    pos = end + 1;
-    if (line.empty() || line.front() == '#') continue;
-    if (line.substr(0, prefix.size()) != prefix || hex || line.size() != prefix.size() + 64) {
-      return MakeError(ErrorCode::kKeyFile, path + ": not an hmodctl Ed25519 key file",
-                       "create one with: hmodctl keygen --ed25519 -o NAME");
-    }
-    hex = std::string(line.substr(prefix.size()));
-  }
-  if (!hex) return MakeError(ErrorCode::kKeyFile, path + ": no key line");
-  return *hex;
-}
+constexpr std::string_view kSigningHint = "create one with: hmodctl keygen --ed25519 -o NAME";
 
 }  // namespace
 
@@ -60,26 +43,23 @@ Result<Ed25519PublicKey> GenerateSigningKeyFiles(const std::string& path) {
 Result<SigningKey> LoadSigningKey(const std::string& path) {
   HMOD_TRY(CheckPrivateFileMode(path));
   HMOD_ASSIGN_OR_RETURN(Bytes raw, ReadSmallFile(path, 4096));
-  auto hex = KeyLine(std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size()), kSecretPrefix, path);
+  auto seed = DecodeKeyLine(std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size()),
+                            {kSecretPrefix, crypto_sign_SEEDBYTES, "an hmodctl Ed25519 signing key file", kSigningHint},
+                            path);
   sodium_memzero(raw.data(), raw.size());
-  HMOD_TRY(hex);
-  SecretBytes seed(crypto_sign_SEEDBYTES);
-  size_t n = 0;
-  const int rc = sodium_hex2bin(seed.secret().data(), seed.size(), hex->data(), hex->size(), nullptr, &n, nullptr);
-  sodium_memzero(hex->data(), hex->size());
-  if (rc != 0 || n != crypto_sign_SEEDBYTES) return MakeError(ErrorCode::kKeyFile, path + ": invalid hex");
+  HMOD_TRY(seed);
   SigningKey key{SecretBytes(crypto_sign_SECRETKEYBYTES), {}};
-  crypto_sign_seed_keypair(key.public_key.data(), key.secret.secret().data(), seed.secret().data());
+  crypto_sign_seed_keypair(key.public_key.data(), key.secret.secret().data(), seed->secret().data());
   return key;
 }
 
 Result<Ed25519PublicKey> LoadPublicKey(const std::string& path) {
   HMOD_ASSIGN_OR_RETURN(Bytes raw, ReadSmallFile(path, 4096));
-  HMOD_ASSIGN_OR_RETURN(std::string hex,
-                        KeyLine(std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size()), kPublicPrefix, path));
-  HMOD_ASSIGN_OR_RETURN(Bytes bytes, HexDecode(hex));
+  HMOD_ASSIGN_OR_RETURN(SecretBytes bytes,
+                        DecodeKeyLine(std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size()),
+                                      {kPublicPrefix, 32, "an hmodctl Ed25519 public key file", kSigningHint}, path));
   Ed25519PublicKey pk{};
-  std::copy(bytes.begin(), bytes.end(), pk.begin());
+  std::copy(bytes.secret().begin(), bytes.secret().end(), pk.begin());
   return pk;
 }
 

@@ -7,6 +7,7 @@
 
 #include "hmod/io.h"
 #include "keys/wrap_aad.h"
+#include "keys/key_line.h"
 
 namespace hmod {
 namespace {
@@ -86,30 +87,12 @@ class X25519Provider final : public KeyProvider {
 Result<SecretBytes> LoadIdentity(const std::string& path) {
   HMOD_TRY(CheckPrivateFileMode(path));
   HMOD_ASSIGN_OR_RETURN(Bytes raw, ReadSmallFile(path, 4096));
-  std::string_view text(reinterpret_cast<const char*>(raw.data()), raw.size());
-  std::optional<SecretBytes> key;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find('\n', pos);
-    if (end == std::string_view::npos) end = text.size();
-    std::string_view line = text.substr(pos, end - pos);
-    pos = end + 1;
-    if (line.empty() || line.front() == '#') continue;
-    SecretBytes k(kKeyBytes);
-    size_t n = 0;
-    if (key || line.substr(0, kIdentityPrefix.size()) != kIdentityPrefix ||
-        sodium_hex2bin(k.secret().data(), k.size(), line.data() + kIdentityPrefix.size(),
-                       line.size() - kIdentityPrefix.size(), nullptr, &n, nullptr) != 0 ||
-        n != kKeyBytes) {
-      sodium_memzero(raw.data(), raw.size());
-      return MakeError(ErrorCode::kKeyFile, path + ": not an hmodctl x25519 identity file",
-                       "create one with: hmodctl keygen --x25519 -o NAME");
-    }
-    key = std::move(k);
-  }
+  auto key = DecodeKeyLine(std::string_view(reinterpret_cast<const char*>(raw.data()), raw.size()),
+                           {kIdentityPrefix, kKeyBytes, "an hmodctl x25519 identity file",
+                            "create one with: hmodctl keygen --x25519 -o NAME"},
+                           path);
   sodium_memzero(raw.data(), raw.size());
-  if (!key) return MakeError(ErrorCode::kKeyFile, path + ": no identity line");
-  return std::move(*key);
+  return key;
 }
 
 }  // namespace
