@@ -276,6 +276,7 @@ class LegacyFile::PlaintextSource final : public PositionalSource {
       return MakeError(ErrorCode::kCrypto, "legacy block out of range");
     }
     const size_t len = static_cast<size_t>(std::min<uint64_t>(kLegacyBlockBytes, info.plaintext_bytes - start));
+    if (!out.empty()) sodium_memzero(out.data(), out.size());  // the tail a shorter block leaves
     out.resize(len);
     HMOD_TRY(f.file_.ReadAt(info.ciphertext_offset + start, out));
     if (!ConstantTimeEquals(Sha256(out), f.block_digests_[b])) {
