@@ -197,10 +197,12 @@ struct LegacyMigration {
 //     printable UTF-8 AAD, "legacy-aad" = the AAD;
 //  3. after the output is fsynced and renamed, unlinks PATH (unless keep_legacy) — only if PATH
 //     is still the same file (device, inode, size, mtime) that was read.
-// Idempotent: if PATH does not exist but OUTPUT does and has a valid .hmod header, returns
-// already_migrated = true without doing anything. If OUTPUT exists (and !force) it fails with
-// kIo before reading anything. On any failure OUTPUT does not exist (or is unchanged) and
-// PATH is untouched.
+// Idempotent: if PATH does not exist but OUTPUT does and one of `new_keks` opens its header,
+// returns already_migrated = true without doing anything. If OUTPUT exists (and !force) it
+// fails with kIo before reading anything. On any failure before step 3's commit OUTPUT does
+// not exist (or is unchanged) and PATH is untouched. The one failure after it: PATH changed
+// or moved while it was migrated, or cannot be unlinked — kIo, OUTPUT stays (it holds the
+// authenticated content as read) and PATH is left alone.
 Result<LegacyMigration> MigrateLegacyFile(const std::string& path, const LegacyKeys& keys, ProviderList& new_keks,
                                           const LegacyMigrationOptions& options);
 
