@@ -26,6 +26,14 @@ std::vector<std::string> ListDir(const std::string& dir) {
   return names;
 }
 
+// "prefix<i>suffix" (built by appending: GCC 12 warns falsely on "s" + std::to_string(i)).
+std::string Numbered(const char* prefix, int i, const char* suffix = "") {
+  std::string s = prefix;
+  s += std::to_string(i);
+  s += suffix;
+  return s;
+}
+
 bool Has(const std::string& text, const std::string& needle) { return text.find(needle) != std::string::npos; }
 
 // Decrypts `path` with the key file `key` alone; nullopt if it does not open.
@@ -82,7 +90,9 @@ class RotateCrash : public ::testing::Test {
       auto by_old = OpenWith(old_key_, path), by_new = OpenWith(new_key_, path);
       EXPECT_NE(by_old.has_value(), by_new.has_value()) << path << " " << when;
       const auto& got = by_old ? by_old : by_new;
-      if (got) EXPECT_EQ(*got, plain) << path << " " << when;
+      if (got) {
+        EXPECT_EQ(*got, plain) << path << " " << when;
+      }
     }
   }
   void ExpectNoLeftovers() {
@@ -151,8 +161,8 @@ TEST_F(RotateCrash, KilledBeforeTheRenameOfANewFile) {
 }
 
 TEST_F(RotateCrash, KilledAtRandomMomentsOverADirectory) {
-  for (int i = 0; i < 16; ++i) AddFile("s" + std::to_string(i) + ".hmod", TestData(200000 + i * 999, 10 + i), false);
-  for (int i = 0; i < 6; ++i) AddFile("t" + std::to_string(i) + ".hmod", MixedGguf(32), true);
+  for (int i = 0; i < 16; ++i) AddFile(Numbered("s", i, ".hmod"), TestData(200000 + i * 999, 10 + i), false);
+  for (int i = 0; i < 6; ++i) AddFile(Numbered("t", i, ".hmod"), MixedGguf(32), true);
   // Each round moves every file toward one key; rounds alternate the direction, every third
   // re-encrypts. A file is valid under {old} or {new}, whichever it reached.
   const int rounds = 14;
@@ -171,7 +181,7 @@ TEST_F(RotateCrash, KilledAtRandomMomentsOverADirectory) {
     ::kill(pid, SIGKILL);
     int status = 0;
     ::waitpid(pid, &status, 0);
-    ExpectEveryFileWhole("after the kill in round " + std::to_string(round));
+    ExpectEveryFileWhole(Numbered("after the kill in round ", round));
   }
   // A run to the end finishes the job and cleans up after every kill.
   CliResult finish = RunCli({"rotate", "-q", "-r", "--remove-kek", Old(), "--add-kek", New(), Models()});

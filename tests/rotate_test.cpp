@@ -13,6 +13,14 @@ namespace {
 
 using nlohmann::json;
 
+// "prefix<i>suffix" (built by appending: GCC 12 warns falsely on "s" + std::to_string(i)).
+std::string Numbered(const char* prefix, int i, const char* suffix = "") {
+  std::string s = prefix;
+  s += std::to_string(i);
+  s += suffix;
+  return s;
+}
+
 bool Has(const std::string& text, const std::string& needle) { return text.find(needle) != std::string::npos; }
 
 Bytes Slice(const Bytes& b, size_t from) { return Bytes(b.begin() + static_cast<long>(std::min(from, b.size())), b.end()); }
@@ -187,6 +195,25 @@ TEST_F(Rotate, ReencryptRefusesToCarryATamperedClearTensor) {
   ExpectNoTempFiles(dir_, "after a failed re-encryption");
 }
 
+TEST_F(Rotate, ReencryptResumesFromItsStateFile) {
+  const Bytes a = TestData(30000, 20), b = TestData(40000, 21);
+  const std::string fa = Encrypt(a, "a"), fb = Encrypt(b, "b");
+  const std::string state = dir_ / "rotation.state";
+  json first = RotateJson({"--reencrypt", "--state", state, "--kek", Old(), fa});
+  ASSERT_EQ(first["files"][0]["result"], "rotated");
+  const Bytes fa_after = ReadFile(fa);
+  // The re-run over both: a is done (its new file id is in the state file), b is not.
+  json second = RotateJson({"--reencrypt", "--state", state, "--kek", Old(), fa, fb});
+  std::map<std::string, std::string> result;
+  for (const auto& f : second["files"]) result[f["path"]] = f["result"];
+  EXPECT_EQ(result[fa], "skipped");
+  EXPECT_EQ(result[fb], "rotated");
+  EXPECT_EQ(ReadFile(fa), fa_after);
+  EXPECT_EQ(DecryptWith(Old(), fb, b), 0);
+  // Without the state file a re-encryption cannot know: it re-encrypts again.
+  EXPECT_EQ(RotateJson({"--reencrypt", "--kek", Old(), fa})["files"][0]["result"], "rotated");
+}
+
 TEST_F(Rotate, ReencryptNeedsEveryKeptKek) {
   const Bytes plain = TestData(1000, 7);
   const std::string file = Encrypt(plain, "m");
@@ -231,17 +258,17 @@ TEST_F(Rotate, BulkRunOverTwoHundredFilesWithTwoJobs) {
   std::vector<Bytes> plains;
   for (int i = 0; i < 200; ++i) {
     plains.push_back(TestData(100 + static_cast<size_t>(i) * 37, 100 + i));
-    const std::string sub = tree / ("d" + std::to_string(i % 7));
+    const std::string sub = tree / Numbered("d", i % 7);
     ::mkdir(sub.c_str(), 0755);
-    const std::string in = sub + "/f" + std::to_string(i) + ".bin";
+    const std::string in = sub + Numbered("/f", i, ".bin");
     WriteFile(in, plains.back());
-    ASSERT_EQ(RunCli({"encrypt", "-q", "--kek", Old(), "-o", sub + "/f" + std::to_string(i) + ".hmod", in}).exit_code, 0);
+    ASSERT_EQ(RunCli({"encrypt", "-q", "--kek", Old(), "-o", sub + Numbered("/f", i, ".hmod"), in}).exit_code, 0);
     std::remove(in.c_str());
   }
   // Dry run: the plan, and not one byte written.
   std::map<std::string, Bytes> snapshot;
   for (int i = 0; i < 200; ++i) {
-    const std::string f = tree / ("d" + std::to_string(i % 7)) + "/f" + std::to_string(i) + ".hmod";
+    const std::string f = tree / Numbered("d", i % 7) + Numbered("/f", i, ".hmod");
     snapshot[f] = ReadFile(f);
   }
   json dry = RotateJson({"-r", "--dry-run", "--jobs", "2", "--remove-kek", Old(), "--add-kek", New(), tree.path()});
@@ -251,7 +278,7 @@ TEST_F(Rotate, BulkRunOverTwoHundredFilesWithTwoJobs) {
   json run = RotateJson({"-r", "--jobs", "2", "--remove-kek", Old(), "--add-kek", New(), tree.path()});
   EXPECT_EQ(run["summary"]["rotated"], 200) << run["summary"].dump();
   for (int i = 0; i < 200; i += 13) {
-    const std::string f = tree / ("d" + std::to_string(i % 7)) + "/f" + std::to_string(i) + ".hmod";
+    const std::string f = tree / Numbered("d", i % 7) + Numbered("/f", i, ".hmod");
     EXPECT_EQ(DecryptWith(New(), f, plains[static_cast<size_t>(i)]), 0);
     EXPECT_EQ(DecryptWith(Old(), f, plains[static_cast<size_t>(i)]), 5);
   }
@@ -290,7 +317,7 @@ TEST_F(Rotate, ManifestShardsSplitTheListRoundRobin) {
   std::ofstream manifest(dir_ / "manifest.txt");
   manifest << "# fleet rotation\n\n";
   for (int i = 0; i < 10; ++i) {
-    files.push_back(Encrypt(TestData(100, 200 + i), "f" + std::to_string(i)));
+    files.push_back(Encrypt(TestData(100, 200 + i), Numbered("f", i)));
     manifest << files.back() << "\n";
   }
   manifest.close();

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,9 @@ struct RotateRequest {
   const SigningKey* sign_key = nullptr;  // re-signs signed per-tensor files
   bool dry_run = false;                // decide and check everything, write nothing
   StreamOptions stream;                // re-encrypt only
+  // Re-encrypt only: file ids (hex) this rotation already produced (rotate --state); a file
+  // carrying one is in the target state and is skipped, so an interrupted run can resume.
+  const std::set<std::string>* done_file_ids = nullptr;
 };
 
 enum class RotateOutcome { kRotated, kSkipped, kWouldRotate };
@@ -52,6 +56,7 @@ struct RotateResult {
   std::vector<std::string> keys_before, keys_after;  // "provider:key-id"
   uint64_t bytes_written = 0;
   bool recovered = false;              // an interrupted earlier rotation was finished first
+  std::string file_id;                 // hex, after the rotation (new for a re-encryption)
 };
 
 // Rotates `path`. Holds an exclusive lock on the file (flock) while it works; first finishes

@@ -1,11 +1,16 @@
 // hmodctl rotate: re-wrap (default) or re-encrypt many .hmod files (docs/ROTATION.md).
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "cli/cli_common.h"
@@ -28,6 +33,7 @@ struct RotateCliOptions {
   bool keep_legacy = false;
   std::string legacy_key;
   std::string legacy_aad;
+  std::string state;
   unsigned jobs = 0;
   unsigned threads = 0;
   TargetOptions targets;
@@ -40,6 +46,43 @@ struct FileReport {
   std::string path;
   std::optional<RotateResult> result;
   std::optional<Error> error;
+};
+
+// --state FILE: the file ids a re-encryption produced, one hex id per line, appended and
+// fsynced as each file is committed, so that a re-run skips what an interrupted run did.
+class RotationState {
+ public:
+  static Result<std::unique_ptr<RotationState>> Open(const std::string& path) {
+    auto st = std::unique_ptr<RotationState>(new RotationState);
+    if (path.empty()) return st;
+    {
+      std::ifstream in(path);
+      std::string line;
+      while (std::getline(in, line)) {
+        if (line.size() == 2 * kFileIdBytes) st->done_.insert(line);
+      }
+    }
+    st->fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (st->fd_ < 0) return MakeError(ErrorCode::kIo, "cannot open the --state file " + path + ": " + std::strerror(errno));
+    return st;
+  }
+  ~RotationState() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  const std::set<std::string>* done() const { return fd_ >= 0 ? &done_ : nullptr; }
+  void Record(const std::string& file_id) {
+    if (fd_ < 0) return;
+    std::lock_guard lock(mu_);
+    const std::string line = file_id + "\n";
+    // Best effort: losing a line only means that file is re-encrypted again on a re-run.
+    if (::write(fd_, line.data(), line.size()) == static_cast<ssize_t>(line.size())) ::fdatasync(fd_);
+  }
+
+ private:
+  RotationState() = default;
+  std::set<std::string> done_;
+  std::mutex mu_;
+  int fd_ = -1;
 };
 
 // One worker's key providers. Providers are built once per worker so that network and
@@ -149,6 +192,7 @@ nlohmann::json FileJson(const FileReport& f) {
   j["reason"] = r.reason;
   if (!r.method.empty()) j["method"] = r.method;
   if (!r.opened_by.empty()) j["opened_by"] = r.opened_by;
+  if (!r.file_id.empty()) j["file_id"] = r.file_id;
   j["keys_before"] = r.keys_before;
   j["keys_after"] = r.keys_after;
   j["bytes_written"] = r.bytes_written;
@@ -190,6 +234,8 @@ int RunRotate(RotateCliOptions& o) {
   }
   auto files = CollectTargets(o.paths, o.targets);
   if (!files.ok()) return fail(files.error());
+  auto state = RotationState::Open(o.dry_run ? "" : o.state);
+  if (!state.ok()) return fail(state.error());
 
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   const size_t jobs = std::max<size_t>(1, std::min<size_t>(o.jobs ? o.jobs : cores, files->size()));
@@ -227,10 +273,12 @@ int RunRotate(RotateCliOptions& o) {
       request.sign_key = signer ? &*signer : nullptr;
       request.dry_run = o.dry_run;
       request.stream.threads = o.threads;
+      request.done_file_ids = (*state)->done();
       FileReport& rep = reports[i];
       rep.path = (*files)[i];
       auto r = o.from_legacy ? RotateLegacyFile(rep.path, request.change.add, legacy) : RotateFile(rep.path, request);
       if (r.ok()) {
+        if (o.reencrypt && r->outcome == RotateOutcome::kRotated) (*state)->Record(r->file_id);
         rep.result = std::move(*r);
       } else {
         rep.error = r.error();
@@ -324,6 +372,10 @@ void SetupRotate(CLI::App& sub, std::function<int()>& run) {
   sub.add_flag("-r,--recursive", o->targets.recursive, "Rotate every .hmod file under the directories given");
   sub.add_option("-j,--jobs", o->jobs, "Files rotated in parallel (default: one per core)")->type_name("N");
   sub.add_option("--threads", o->threads, "Crypto threads per re-encrypted file (default: one per core)")->type_name("N");
+  sub.add_option("--state", o->state,
+                 "Re-encrypt: record the new file ids in FILE, and skip files already listed there "
+                 "(resume an interrupted run by giving the same FILE)")
+      ->type_name("FILE");
   sub.add_flag("-n,--dry-run", o->dry_run, "Open every file and print the plan; write nothing");
   sub.add_option("--manifest", o->targets.manifest, "Read the paths to rotate from FILE, one per line")->type_name("FILE");
   sub.add_option("--shard", o->targets.shard,

@@ -73,9 +73,9 @@ std::string LiteralGlob(const std::string& name) {
 }
 
 // Stream layout: one thread decrypts into a bounded channel, this one encrypts from it.
-Status ReencryptStream(const std::string& path, const Header& old, ProviderList& open,
-                       ProviderList& wrap, const StreamOptions& stream, ByteSink& out,
-                       std::string& opened_by) {
+Result<EncryptSummary> ReencryptStream(const std::string& path, const Header& old, ProviderList& open,
+                                       ProviderList& wrap, const StreamOptions& stream, ByteSink& out,
+                                       std::string& opened_by) {
   HMOD_ASSIGN_OR_RETURN(auto in, InputFile::Open(path));
   ByteChannel channel;
   ByteChannel::Sink to_channel(channel);
@@ -100,13 +100,13 @@ Status ReencryptStream(const std::string& path, const Header& old, ProviderList&
   auto encrypted = EncryptToContainer(from_channel, out, wrap, e);
   if (!encrypted.ok()) channel.Abandon();
   producer.join();
-  if (!decrypted.ok()) return decrypted;  // the cause, not the consumer's echo of it
-  if (!encrypted.ok()) return encrypted.error();
-  return OkStatus();
+  if (!decrypted.ok()) return decrypted.error();  // the cause, not the consumer's echo of it
+  return encrypted;
 }
 
-Status ReencryptTensors(const std::string& path, ParsedHeader parsed, ProviderList& open, ProviderList& wrap,
-                        const RotateRequest& request, ByteSink& out, std::string& opened_by) {
+Result<EncryptSummary> ReencryptTensors(const std::string& path, ParsedHeader parsed, ProviderList& open,
+                                        ProviderList& wrap, const RotateRequest& request, ByteSink& out,
+                                        std::string& opened_by) {
   HMOD_ASSIGN_OR_RETURN(auto raw, InputFile::Open(path));
   HMOD_ASSIGN_OR_RETURN(auto file, TensorFile::Open(*raw, std::move(parsed), open, {}));
   opened_by = file->opened_by();
@@ -130,23 +130,25 @@ Status ReencryptTensors(const std::string& path, ParsedHeader parsed, ProviderLi
   options.sign_key = info.is_signed ? request.sign_key : nullptr;
   options.stream = request.stream;
   source->StartCopy();
-  HMOD_TRY(EncryptModelToContainer(*source, layout, out, wrap, options));
-  return source->CheckPlainDigests();
+  HMOD_ASSIGN_OR_RETURN(EncryptSummary summary, EncryptModelToContainer(*source, layout, out, wrap, options));
+  HMOD_TRY(source->CheckPlainDigests());
+  return summary;
 }
 
 }  // namespace
 
 Result<uint64_t> Reencrypt(const std::string& path, const ParsedHeader& parsed, const KeySetPlan& plan,
-                           RotateRequest& request, ByteSink& out, std::string& opened_by) {
+                           RotateRequest& request, ByteSink& out, std::string& opened_by,
+                           std::string& new_file_id) {
   std::mutex provider_lock;
   ProviderList wrap = Borrow(plan, provider_lock);
   ProviderList open = Borrow(request.open, provider_lock);
   CountingSink counted(out);
-  if (parsed.header.layout == Layout::kTensors) {
-    HMOD_TRY(ReencryptTensors(path, parsed, open, wrap, request, counted, opened_by));
-  } else {
-    HMOD_TRY(ReencryptStream(path, parsed.header, open, wrap, request.stream, counted, opened_by));
-  }
+  HMOD_ASSIGN_OR_RETURN(EncryptSummary summary,
+                        parsed.header.layout == Layout::kTensors
+                            ? ReencryptTensors(path, parsed, open, wrap, request, counted, opened_by)
+                            : ReencryptStream(path, parsed.header, open, wrap, request.stream, counted, opened_by));
+  new_file_id = HexEncode(summary.header.file_id);
   return counted.n;
 }
 

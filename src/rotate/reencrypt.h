@@ -10,8 +10,10 @@
 namespace hmod::rotate {
 
 // Re-encrypts the file at `path` (already parsed as `parsed`) into `out`, wrapping the new
-// data key with the plan's providers. `out` is committed by the caller.
+// data key with the plan's providers. `out` is committed by the caller. Sets the new file
+// id (hex).
 Result<uint64_t> Reencrypt(const std::string& path, const ParsedHeader& parsed, const KeySetPlan& plan,
-                           RotateRequest& request, ByteSink& out, std::string& opened_by);
+                           RotateRequest& request, ByteSink& out, std::string& opened_by,
+                           std::string& new_file_id);
 
 }  // namespace hmod::rotate

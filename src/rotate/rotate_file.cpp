@@ -103,6 +103,7 @@ Result<RotateResult> RotateFile(const std::string& path, RotateRequest& request)
   HMOD_ASSIGN_OR_RETURN(ParsedHeader parsed, ReadHeader(*in));
   const Header& h = parsed.header;
   result.keys_before = Describe(h.wrapped_keys);
+  result.file_id = HexEncode(h.file_id);
 
   HMOD_ASSIGN_OR_RETURN(KeySetPlan plan, rotate::PlanKeySet(h, request.change));
   result.keys_after = Describe(plan);
@@ -110,6 +111,11 @@ Result<RotateResult> RotateFile(const std::string& path, RotateRequest& request)
   if (!reencrypt && !plan.changed) {
     result.outcome = RotateOutcome::kSkipped;
     result.reason = "already has the target key set";
+    return result;
+  }
+  if (reencrypt && request.done_file_ids && request.done_file_ids->count(result.file_id)) {
+    result.outcome = RotateOutcome::kSkipped;
+    result.reason = "already re-encrypted by this rotation (--state)";
     return result;
   }
   if (reencrypt) HMOD_TRY(rotate::AssignProvidersForReencrypt(plan, request.open));
@@ -124,7 +130,7 @@ Result<RotateResult> RotateFile(const std::string& path, RotateRequest& request)
     }
     HMOD_ASSIGN_OR_RETURN(auto out, AtomicFile::Create(path, locked.mode(), true));
     HMOD_ASSIGN_OR_RETURN(result.bytes_written,
-                          rotate::Reencrypt(path, parsed, plan, request, *out, result.opened_by));
+                          rotate::Reencrypt(path, parsed, plan, request, *out, result.opened_by, result.file_id));
     rotate::CrashPointForTesting("new-file-written");
     HMOD_TRY(out->Commit());
     result.outcome = RotateOutcome::kRotated;
