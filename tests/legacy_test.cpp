@@ -269,6 +269,30 @@ TEST_F(LegacyEnc, WrongKeyTamperingTruncationAndWrongHashFailWithNothingWritten)
   EXPECT_TRUE(p.out.empty());
 }
 
+TEST_F(LegacyEnc, KeyUseIsAudited) {
+  const std::string key = RawKey();
+  const std::string file = EncModel(TestData(3000, 9), key, std::nullopt);
+  const std::string log = dir_ / "audit.jsonl";
+  ASSERT_EQ(RunCli({"decrypt", "-q", "--audit-log", log, "--legacy-key", key, "-o", dir_ / "out", file}).exit_code, 0);
+  const std::string other = dir_ / "other.key";
+  WriteFile(other, RandomBytes(32), 0600);
+  EXPECT_EQ(RunCli({"verify", "-q", "--legacy-key", other, file}, {}, {{"HMOD_AUDIT_LOG", log}}).exit_code, 6);
+  const std::string text = AsString(ReadFile(log));
+  std::vector<json> lines;
+  for (size_t pos = 0; pos < text.size();) {
+    const size_t end = text.find('\n', pos);
+    lines.push_back(json::parse(text.substr(pos, end - pos)));
+    pos = end + 1;
+  }
+  ASSERT_EQ(lines.size(), 2u) << text;
+  EXPECT_EQ(lines[0]["operation"], "unwrap");
+  EXPECT_EQ(lines[0]["provider"], "legacy-key");
+  EXPECT_EQ(lines[0]["key_id"], KeyFingerprint(SecretBytes::CopyFrom(raw_key_)));
+  EXPECT_EQ(lines[0]["outcome"], "ok");
+  EXPECT_EQ(lines[1]["outcome"], "auth_failed");
+  EXPECT_EQ(text.find(HexEncode(raw_key_)), std::string::npos);
+}
+
 TEST_F(LegacyEnc, PipedInputIsRefusedWithAHint) {
   const std::string key = RawKey();
   const std::string file = EncModel(TestData(1000, 5), key, std::nullopt);

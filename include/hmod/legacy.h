@@ -125,6 +125,9 @@ class LegacyFile {
   const LegacyInfo& info() const { return info_; }
   // "legacy-key:FILE" or "aws-kms:KEY-ARN".
   const std::string& opened_by() const { return opened_by_; }
+  // For audit logs, never secret: the key's fingerprint (ENCMODEL, as `hmodctl keygen` prints
+  // it) or the KMS key ARN that unwrapped the data key (ENVMODEL).
+  const std::string& key_id() const { return key_id_; }
 
   // Pass 1. kAuthFailed if the tag or the recorded SHA-256 does not match (wrong key, wrong
   // AAD, tampered or truncated file). `progress` gets bytes done so far.
@@ -148,6 +151,7 @@ class LegacyFile {
   SecretBytes key_;
   Bytes aad_;
   std::string opened_by_;
+  std::string key_id_;
   bool authenticated_ = false;
   std::vector<std::array<uint8_t, 32>> block_digests_;
   std::unique_ptr<PlaintextSource> plaintext_;

@@ -69,7 +69,7 @@ int RunDecrypt(const DecryptCliOptions& o) {
   SniffedInput sniffed(**in);
   auto legacy = sniffed.Sniff();
   if (!legacy.ok()) return fail(legacy.error());
-  if (*legacy) return RunLegacy(**in, **legacy, o.legacy, {o.output, o.force, false, o.context, o.out});
+  if (*legacy) return RunLegacy(**in, **legacy, o.legacy, {o.output, o.force, false, o.context, o.out, o.keys.audit_log});
   if (!built) return fail(MakeError(ErrorCode::kUsage, "--kek is required", "pass --kek URI (repeatable)"));
   auto& providers = *built;
   // Plaintext model weights: readable by the owner only.

@@ -37,7 +37,7 @@ int RunVerify(const VerifyCliOptions& o) {
   SniffedInput sniffed(**in);
   auto legacy = sniffed.Sniff();
   if (!legacy.ok()) return fail(legacy.error());
-  if (*legacy) return RunLegacy(**in, **legacy, o.legacy, {"", false, true, o.context, o.out});
+  if (*legacy) return RunLegacy(**in, **legacy, o.legacy, {"", false, true, o.context, o.out, o.keys.audit_log});
   if (o.keks.empty() && o.pubkey.empty()) {
     return fail(MakeError(ErrorCode::kUsage, "nothing to verify with",
                           "pass --kek URI (integrity: every tag) and/or --pubkey FILE (publisher signature)"));

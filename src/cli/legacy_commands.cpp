@@ -3,6 +3,9 @@
 #include <cstdio>
 #include <cstring>
 
+#include <cstdlib>
+
+#include "hmod/audit_log.h"
 #include "hmod/envelope.h"
 
 namespace hmod::cli {
@@ -57,6 +60,48 @@ Result<size_t> SniffedInput::Read(MutableByteSpan buf) {
   return done + n;
 }
 
+namespace {
+
+// Names the legacy key in an audit line; it wraps and unwraps nothing itself.
+class LegacyKeyRef final : public KeyProvider {
+ public:
+  LegacyKeyRef(std::string provider, std::string key) : provider_(std::move(provider)), key_(std::move(key)) {}
+  std::string provider_id() const override { return provider_; }
+  std::string key_id() const override { return key_; }
+  std::string description() const override { return provider_ + ":" + key_; }
+  bool is_local() const override { return provider_ != "aws-kms"; }
+  Result<WrappedKey> Wrap(const SecretBytes&, const WrapContext&) override {
+    return MakeError(ErrorCode::kUsage, "legacy keys are read-only");
+  }
+  Result<SecretBytes> Unwrap(const WrappedKey&, const WrapContext&) override {
+    return MakeError(ErrorCode::kNoMatchingKey, "legacy keys open legacy files only");
+  }
+
+ private:
+  std::string provider_, key_;
+};
+
+// Appends one "unwrap" line for the legacy key use, if an audit log is configured.
+Status AuditLegacyUse(const std::string& path, const InputFile& in, const LegacyCliOptions& legacy,
+                      const LegacyFile* file, const EncryptionContext* context, const std::string& outcome) {
+  std::string log_path = path;
+  if (log_path.empty() && std::getenv("HMOD_AUDIT_LOG")) log_path = std::getenv("HMOD_AUDIT_LOG");
+  if (log_path.empty()) return OkStatus();
+  HMOD_ASSIGN_OR_RETURN(auto log, AuditLog::Open(log_path));
+  std::string provider = "legacy-key", key = legacy.key_file;
+  if (file) {
+    key = file->key_id();
+    if (file->info().format == LegacyFormat::kEnvModel) provider = "aws-kms";
+  } else if (auto info = ReadLegacyInfo(in); info.ok() && info->format == LegacyFormat::kEnvModel) {
+    provider = "aws-kms";
+    key = info->kms_key_id;
+  }
+  log->Record("unwrap", LegacyKeyRef(provider, key), in.path(), context, outcome);
+  return OkStatus();
+}
+
+}  // namespace
+
 int RunLegacy(InputFile& in, LegacyFormat format, const LegacyCliOptions& legacy, const LegacyRunOptions& o) {
   const bool data_on_stdout = !o.verify && o.output == "-";
   auto fail = [&](const Error& e) { return ReportError(e, o.out, data_on_stdout); };
@@ -78,7 +123,12 @@ int RunLegacy(InputFile& in, LegacyFormat format, const LegacyCliOptions& legacy
     output = std::move(*opened);
   }
   auto file = LegacyFile::Open(in, *keys);
-  if (!file.ok()) return fail(file.error());
+  if (!file.ok()) {
+    if (Status st = AuditLegacyUse(o.audit_log, in, legacy, nullptr, nullptr, ErrorCodeName(file.error().code)); !st.ok()) {
+      return fail(st.error());
+    }
+    return fail(file.error());
+  }
   const LegacyInfo& info = (*file)->info();
   const uint64_t total = info.plaintext_bytes;
   ProgressFn progress = MakeProgress(o.verify ? "verifying" : "decrypting", total, o.out.quiet);
@@ -87,9 +137,15 @@ int RunLegacy(InputFile& in, LegacyFormat format, const LegacyCliOptions& legacy
     pass1 = [&](uint64_t d) { progress(o.verify ? d : d / 2); };
     pass2 = [&](uint64_t d) { progress(total / 2 + d / 2); };
   }
-  if (Status st = (*file)->Authenticate(pass1); !st.ok()) return fail(st.error());
+  const Status authenticated = (*file)->Authenticate(pass1);
   // The ENVMODEL metadata is authenticated (AAD and KMS encryption context) by now.
   EncryptionContext context(info.metadata.begin(), info.metadata.end());
+  if (Status st = AuditLegacyUse(o.audit_log, in, legacy, file->get(), &context,
+                                 authenticated.ok() ? "ok" : ErrorCodeName(authenticated.error().code));
+      !st.ok()) {
+    return fail(st.error());
+  }
+  if (!authenticated.ok()) return fail(authenticated.error());
   if (Status st = CheckContext(context, *required); !st.ok()) return fail(st.error());
   if (output) {
     auto written = (*file)->DecryptTo(output->sink(), pass2);

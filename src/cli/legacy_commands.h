@@ -48,6 +48,7 @@ struct LegacyRunOptions {
   bool verify = false;
   std::vector<std::string> context;  // --context requirements, checked against ENVMODEL metadata
   OutputOptions out;
+  std::string audit_log;  // --audit-log (else $HMOD_AUDIT_LOG): one "unwrap" line per run
 };
 // Decrypts (or verifies) the legacy file `in`; prints the result; returns the exit code.
 int RunLegacy(InputFile& in, LegacyFormat format, const LegacyCliOptions& legacy, const LegacyRunOptions& o);

@@ -359,6 +359,7 @@ Result<std::unique_ptr<LegacyFile>> LegacyFile::Open(const PositionalSource& fil
     HMOD_ASSIGN_OR_RETURN(f->key_, LoadLegacyKey(keys.key_file));
     if (keys.aad) f->aad_ = *keys.aad;
     f->opened_by_ = key_description.empty() ? "legacy-key:" + keys.key_file : key_description;
+    f->key_id_ = KeyFingerprint(f->key_);
   } else {
     if (keys.aad) {
       return MakeError(ErrorCode::kUsage, "--legacy-aad is for ENCMODEL files",
@@ -371,7 +372,8 @@ Result<std::unique_ptr<LegacyFile>> LegacyFile::Open(const PositionalSource& fil
     std::string arn;
     HMOD_ASSIGN_OR_RETURN(f->key_, kms->Decrypt(i.encrypted_dek, i.metadata, "", kAeadKeyBytes, arn));
     f->aad_ = Bytes(i.aad_json.begin(), i.aad_json.end());
-    f->opened_by_ = "aws-kms:" + (arn.empty() ? i.kms_key_id : arn);
+    f->key_id_ = arn.empty() ? i.kms_key_id : arn;
+    f->opened_by_ = "aws-kms:" + f->key_id_;
   }
   return f;
 }
