@@ -6,6 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "support/moto_server.h"
 #include "support/tensor_fixture.h"
 
 namespace hmod::testing {
@@ -338,6 +339,40 @@ TEST_F(Rotate, DirectoriesNeedRecursiveAndOnlyHmodFilesAreTaken) {
   json j = RotateJson({"-r", "--kek", Old(), "--add-kek", New(), dir_.path()});
   ASSERT_EQ(j["files"].size(), 1u) << j.dump();
   EXPECT_EQ(j["files"][0]["path"], f);
+}
+
+// Moving a fleet from key files to a KMS key, and from one KMS key to another, against a
+// real (SigV4-verifying) moto KMS: re-wrap calls KMS Encrypt for the new key and Decrypt for
+// the old one, and the payload does not change.
+TEST_F(Rotate, MovesFilesIntoKmsAndBetweenKmsKeys) {
+  MotoServer kms;
+  const auto env = kms.Env();
+  const std::string key1 = "aws-kms:" + kms.CreateKey("models-2025"), key2 = "aws-kms:" + kms.CreateKey("models-2026");
+  const Bytes plain = TestData(500000, 40);
+  const std::string file = Encrypt(plain, "m");
+  const Bytes before = ReadFile(file);
+  auto run = [&](const std::vector<std::string>& args) {
+    std::vector<std::string> all = {"rotate", "--json"};
+    all.insert(all.end(), args.begin(), args.end());
+    CliResult r = RunCli(all, "", env);
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    return json::parse(r.out.empty() ? "{}" : r.out);
+  };
+  auto decrypt = [&](const std::string& kek) {
+    CliResult r = RunCli({"decrypt", "-q", "--kek", kek, "-o", file + ".out", file}, "", env);
+    if (r.exit_code == 0) {
+      EXPECT_EQ(ReadFile(file + ".out"), plain);
+      std::remove((file + ".out").c_str());
+    }
+    return r.exit_code;
+  };
+  EXPECT_EQ(run({"--kek", Old(), "--to-kek", key1, file})["files"][0]["result"], "rotated");
+  EXPECT_EQ(decrypt(key1), 0);
+  EXPECT_EQ(decrypt(Old()), 5);
+  EXPECT_EQ(run({"--remove-kek", key1, "--add-kek", key2, file})["files"][0]["result"], "rotated");
+  EXPECT_EQ(decrypt(key2), 0);
+  EXPECT_EQ(decrypt(key1), 5);
+  EXPECT_EQ(Slice(ReadFile(file), 4096), Slice(before, 4096)) << "a payload byte changed";
 }
 
 }  // namespace
