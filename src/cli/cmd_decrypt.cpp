@@ -112,7 +112,10 @@ void SetupDecrypt(CLI::App& sub, std::function<int()>& run) {
       "  hmodctl decrypt --kek pass: -o - backup.hmod | tar x\n"
       "  hmodctl decrypt --kek file:team.key --tensor model.embed_tokens.weight -o embed.bin llama.hmod\n\n"
       "Per-tensor models (safetensors/GGUF encrypted tensor by tensor) are read with positional\n"
-      "reads, so their IN must be a file, not a pipe.");
+      "reads, so their IN must be a file, not a pipe.\n\n"
+      "Legacy ENCMODEL/ENVMODEL files (docs/LEGACY.md) are recognised by content and need no --kek:\n"
+      "  hmodctl decrypt --legacy-key raw.key --legacy-aad llama:3 -o llama.safetensors llama.enc\n"
+      "  hmodctl decrypt -o llama.safetensors llama.env      # ENVMODEL: AWS credentials only");
   sub.add_option("--kek", o->keks, "Key provider URI to try (repeatable, tried in order; required for .hmod)")
       ->type_name("URI")
       ->allow_extra_args(false);

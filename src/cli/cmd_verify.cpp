@@ -93,7 +93,9 @@ void SetupVerify(CLI::App& sub, std::function<int()>& run) {
       "file using only the public key: auditors need no decryption key.\n\n"
       "Examples (CI gates):\n"
       "  hmodctl verify --kek file:team.key --context model=llama --json llama.hmod\n"
-      "  hmodctl verify --pubkey publisher.pub llama.hmod");
+      "  hmodctl verify --pubkey publisher.pub llama.hmod\n\n"
+      "Legacy ENCMODEL/ENVMODEL files (docs/LEGACY.md): GCM tag and recorded SHA-256, e.g.\n"
+      "  hmodctl verify --legacy-key raw.key llama.enc");
   sub.add_option("--kek", o->keks, "Key provider URI to try (repeatable)")->type_name("URI")
       ->allow_extra_args(false);
   sub.add_option("--pubkey", o->pubkey,
