@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <fstream>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 
 #include "support/moto_server.h"
@@ -114,6 +116,19 @@ TEST_F(Rotate, AddingKeepsTheOldKeyAndASecondRunSkips) {
   EXPECT_EQ(again["files"][0]["result"], "skipped");
   EXPECT_EQ(again["summary"]["skipped"], 1);
   EXPECT_EQ(ReadFile(file), once);
+}
+
+TEST_F(Rotate, ASymlinkStaysALinkToTheRotatedFile) {
+  const Bytes plain = TestData(20000, 12);
+  const std::string file = Encrypt(plain, "m");
+  const std::string link = dir_ / "link.hmod";
+  ASSERT_EQ(::symlink(file.c_str(), link.c_str()), 0);
+  // Re-encryption writes a new file: it must land on the target, not over the link.
+  RotateJson({"--reencrypt", "--kek", Old(), "--remove-kek", Old(), "--add-kek", New(), link});
+  struct stat st {};
+  ASSERT_EQ(::lstat(link.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
+  EXPECT_EQ(DecryptWith(New(), file, plain), 0);
 }
 
 TEST_F(Rotate, RemovingTheLastKeyIsRefused) {

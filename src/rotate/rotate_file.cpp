@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
+#include <cstdlib>
 #include <cstring>
 
 #include "hmod/envelope.h"
@@ -90,8 +92,15 @@ const char* RotateOutcomeName(RotateOutcome outcome) {
 
 std::string DescribeWrappedKey(const WrappedKey& key) { return key.provider_id + ":" + key.key_id; }
 
-Result<RotateResult> RotateFile(const std::string& path, RotateRequest& request) {
+Result<RotateResult> RotateFile(const std::string& given_path, RotateRequest& request) {
   RotateResult result;
+  // A symbolic link is followed: the file it names is rotated, and the link stays a link
+  // (a new file renamed over the link itself would replace it).
+  char resolved[PATH_MAX];
+  if (::realpath(given_path.c_str(), resolved) == nullptr) {
+    return Error{ErrorCode::kIo, "cannot open " + given_path + ": " + std::strerror(errno), ""};
+  }
+  const std::string path = resolved;
   HMOD_ASSIGN_OR_RETURN(LockedFile locked, LockedFile::Open(path));
   if (!request.dry_run) {
     // A killed earlier run: finish its header write, drop its temporary files.
