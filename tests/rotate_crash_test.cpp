@@ -26,14 +26,6 @@ std::vector<std::string> ListDir(const std::string& dir) {
   return names;
 }
 
-// "prefix<i>suffix" (built by appending: GCC 12 warns falsely on "s" + std::to_string(i)).
-std::string Numbered(const char* prefix, int i, const char* suffix = "") {
-  std::string s = prefix;
-  s += std::to_string(i);
-  s += suffix;
-  return s;
-}
-
 bool Has(const std::string& text, const std::string& needle) { return text.find(needle) != std::string::npos; }
 
 // Decrypts `path` with the key file `key` alone; nullopt if it does not open.

@@ -16,14 +16,6 @@ namespace {
 
 using nlohmann::json;
 
-// "prefix<i>suffix" (built by appending: GCC 12 warns falsely on "s" + std::to_string(i)).
-std::string Numbered(const char* prefix, int i, const char* suffix = "") {
-  std::string s = prefix;
-  s += std::to_string(i);
-  s += suffix;
-  return s;
-}
-
 bool Has(const std::string& text, const std::string& needle) { return text.find(needle) != std::string::npos; }
 
 Bytes Slice(const Bytes& b, size_t from) { return Bytes(b.begin() + static_cast<long>(std::min(from, b.size())), b.end()); }

@@ -19,6 +19,7 @@
 #include "cli/rotate_targets.h"
 #include "hmod/rotate.h"
 #include "hmod/signature.h"
+#include "keys/locked_provider.h"
 
 namespace hmod::cli {
 namespace {
@@ -121,34 +122,6 @@ Result<WorkerKeys> BuildWorkerKeys(const RotateCliOptions& o) {
   return k;
 }
 
-// Serialises calls into a provider shared between workers.
-class SharedProvider final : public KeyProvider {
- public:
-  SharedProvider(KeyProvider& p, std::mutex& mu) : p_(p), mu_(mu) {}
-  std::string provider_id() const override { return p_.provider_id(); }
-  std::string key_id() const override { return p_.key_id(); }
-  std::string description() const override { return p_.description(); }
-  bool is_local() const override { return p_.is_local(); }
-  std::vector<WrappedKey> ExternalRecords() const override { return p_.ExternalRecords(); }
-  Result<WrappedKey> Wrap(const SecretBytes& k, const WrapContext& c) override {
-    std::lock_guard lock(mu_);
-    return p_.Wrap(k, c);
-  }
-  Result<SecretBytes> Unwrap(const WrappedKey& r, const WrapContext& c) override {
-    std::lock_guard lock(mu_);
-    return p_.Unwrap(r, c);
-  }
-
- private:
-  KeyProvider& p_;
-  std::mutex& mu_;
-};
-
-ProviderList Share(const ProviderList& list, std::mutex& mu) {
-  ProviderList out;
-  for (const auto& p : list) out.push_back(std::make_unique<SharedProvider>(*p, mu));
-  return out;
-}
 
 // A one-line "n/total" counter on stderr when it is a terminal.
 class FileProgress {
@@ -267,9 +240,9 @@ int RunRotate(RotateCliOptions& o) {
       RotateRequest request;
       request.mode = o.reencrypt ? RotateMode::kReencrypt : RotateMode::kRewrap;
       request.change.replace = !o.to.empty();
-      request.change.add = Share(keys.add, lock);
+      request.change.add = LockEach(keys.add, lock);
       request.change.remove = keys.remove;
-      request.open = Share(keys.open, lock);
+      request.open = LockEach(keys.open, lock);
       request.sign_key = signer ? &*signer : nullptr;
       request.dry_run = o.dry_run;
       request.stream.threads = o.threads;

@@ -6,45 +6,18 @@
 #include "hmod/container.h"
 #include "hmod/model_file.h"
 #include "hmod/tensor_container.h"
+#include "keys/locked_provider.h"
 #include "rotate/byte_channel.h"
 #include "rotate/restored_model_source.h"
 
 namespace hmod::rotate {
 namespace {
 
-// A provider borrowed for one call. The decrypting thread unwraps while the encrypting one
-// wraps, possibly with the same provider (a PKCS#11 session, an HTTP handle): one lock
-// serialises all their calls.
-class BorrowedProvider final : public KeyProvider {
- public:
-  BorrowedProvider(KeyProvider& p, std::mutex& mu) : p_(p), mu_(mu) {}
-  std::string provider_id() const override { return p_.provider_id(); }
-  std::string key_id() const override { return p_.key_id(); }
-  std::string description() const override { return p_.description(); }
-  bool is_local() const override { return p_.is_local(); }
-  std::vector<WrappedKey> ExternalRecords() const override { return p_.ExternalRecords(); }
-  Result<WrappedKey> Wrap(const SecretBytes& k, const WrapContext& c) override {
-    std::lock_guard lock(mu_);
-    return p_.Wrap(k, c);
-  }
-  Result<SecretBytes> Unwrap(const WrappedKey& r, const WrapContext& c) override {
-    std::lock_guard lock(mu_);
-    return p_.Unwrap(r, c);
-  }
-
- private:
-  KeyProvider& p_;
-  std::mutex& mu_;
-};
-
+// The decrypting thread unwraps while the encrypting one wraps, possibly with the same
+// provider: one lock serialises all their calls.
 ProviderList Borrow(const KeySetPlan& plan, std::mutex& mu) {
   ProviderList list;
-  for (const auto& slot : plan.slots) list.push_back(std::make_unique<BorrowedProvider>(*slot.wrap_with, mu));
-  return list;
-}
-ProviderList Borrow(const ProviderList& providers, std::mutex& mu) {
-  ProviderList list;
-  for (const auto& p : providers) list.push_back(std::make_unique<BorrowedProvider>(*p, mu));
+  for (const auto& slot : plan.slots) list.push_back(std::make_unique<LockedProvider>(*slot.wrap_with, mu));
   return list;
 }
 
@@ -142,7 +115,7 @@ Result<uint64_t> Reencrypt(const std::string& path, const ParsedHeader& parsed, 
                            std::string& new_file_id) {
   std::mutex provider_lock;
   ProviderList wrap = Borrow(plan, provider_lock);
-  ProviderList open = Borrow(request.open, provider_lock);
+  ProviderList open = LockEach(request.open, provider_lock);
   CountingSink counted(out);
   HMOD_ASSIGN_OR_RETURN(EncryptSummary summary,
                         parsed.header.layout == Layout::kTensors

@@ -61,6 +61,13 @@ bool Exists(const std::string& path) {
   return ::lstat(path.c_str(), &st) == 0;
 }
 
+std::string Numbered(const char* prefix, int i, const char* suffix) {
+  std::string s = prefix;
+  s += std::to_string(i);
+  s += suffix;
+  return s;
+}
+
 Bytes TestData(size_t n, uint64_t seed) {
   // splitmix64: fast and reproducible.
   Bytes out(n);

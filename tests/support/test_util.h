@@ -29,6 +29,9 @@ class TempDir {
 Bytes ReadFile(const std::string& path);
 void WriteFile(const std::string& path, ByteSpan data, unsigned mode = 0644);
 bool Exists(const std::string& path);
+// "prefix<i>suffix" (built by appending: GCC 12 warns falsely on "s" + std::to_string(i)).
+std::string Numbered(const char* prefix, int i, const char* suffix = "");
+
 // Deterministic pseudo-random bytes (not for keys): reproducible test inputs.
 Bytes TestData(size_t n, uint64_t seed);
 
