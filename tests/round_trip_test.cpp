@@ -2,6 +2,8 @@
 // changes, in both suites and with 1..4 worker threads; random access reads.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "hmod/chunked_stream.h"
 #include "support/library_fixture.h"
 
@@ -97,6 +99,54 @@ TEST(RandomAccess, WrongContextFailsAtOpen) {
   auto reader = ChunkedReader::Open(Suite::kChaCha20Poly1305, key, Bytes{2}, source, 0, out.bytes.size());
   ASSERT_FALSE(reader.ok());
   EXPECT_EQ(reader.error().code, ErrorCode::kAuthFailed);
+}
+
+
+// A positional source that fails every read at or past `fail_from` once armed.
+class FailingSource final : public PositionalSource {
+ public:
+  explicit FailingSource(ByteSpan data) : inner_(data) {}
+  uint64_t size() const override { return inner_.size(); }
+  Status ReadAt(uint64_t offset, MutableByteSpan buf) const override {
+    if (armed_ && offset + buf.size() > fail_from_) return MakeError(ErrorCode::kIo, "injected read error");
+    return inner_.ReadAt(offset, buf);
+  }
+  void Arm(uint64_t fail_from) {
+    armed_ = true;
+    fail_from_ = fail_from;
+  }
+
+ private:
+  MemorySource inner_;
+  bool armed_ = false;
+  uint64_t fail_from_ = 0;
+};
+
+// ReadAt decrypts group by group; an I/O error after the first groups must not leave
+// their plaintext behind: `out` is wiped on every failure, not only on a bad tag.
+TEST(RandomAccess, IoErrorPartWayWipesTheOutput) {
+  ASSERT_TRUE(InitCrypto().ok());
+  Bytes plaintext = TestData(200 * 16384 + 5, 7);
+  for (auto& b : plaintext) b |= 1;  // no zero byte, so a wipe is visible
+  SecretBytes key = SecretBytes::Random(32);
+  const Bytes ctx = {9};
+  auto keys = ChunkKeys::ForEncryption(Suite::kAes256Gcm, key, ctx);
+  ASSERT_TRUE(keys.ok());
+  MemorySource in(plaintext);
+  MemorySink out;
+  ASSERT_TRUE(EncryptChunkedStream(*keys, in, out).ok());
+
+  FailingSource source(out.bytes);
+  auto reader = ChunkedReader::Open(Suite::kAes256Gcm, key, ctx, source, 0, out.bytes.size());
+  ASSERT_TRUE(reader.ok()) << reader.error().message;
+  // Chunks 0..99 read fine, the group that holds chunk 150 fails.
+  source.Arm(kStreamHeaderBytes + 150 * kChunkCiphertextBytes);
+  Bytes buf(plaintext.size(), 0xEE);
+  Status st = reader->ReadAt(0, buf);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code, ErrorCode::kIo);
+  EXPECT_TRUE(std::all_of(buf.begin(), buf.end(), [](uint8_t b) { return b == 0; }))
+      << "plaintext of the chunks before the I/O error was left in the output";
 }
 
 }  // namespace

@@ -112,11 +112,15 @@ class ChunkedReader {
   uint64_t chunk_count() const { return chunk_count_; }
   // Decrypts chunk `index` into `out` (its plaintext size), returns that size.
   Result<size_t> ReadChunk(uint64_t index, MutableByteSpan out) const;
-  // Decrypts plaintext bytes [offset, offset + out.size()) into `out`.
+  // Decrypts plaintext bytes [offset, offset + out.size()) into `out`. On any failure
+  // (authentication, I/O, range) `out` is wiped and the error returned.
   Status ReadAt(uint64_t offset, MutableByteSpan out) const;
+  // The message's keys (to decrypt its chunks elsewhere, e.g. in a batch pipeline).
+  const std::shared_ptr<const ChunkKeys>& keys() const { return keys_; }
 
  private:
   ChunkedReader() = default;
+  Status ReadAtInto(uint64_t offset, MutableByteSpan out) const;
   std::shared_ptr<const ChunkKeys> keys_;
   const PositionalSource* source_ = nullptr;
   uint64_t offset_ = 0, length_ = 0, plaintext_size_ = 0, chunk_count_ = 0;

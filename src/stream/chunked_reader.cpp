@@ -52,6 +52,14 @@ Result<size_t> ChunkedReader::ReadChunk(uint64_t index, MutableByteSpan out) con
 }
 
 Status ChunkedReader::ReadAt(uint64_t offset, MutableByteSpan out) const {
+  // Every failure wipes `out`: an I/O error half-way must not leave the plaintext of the
+  // chunks before it behind any more than an authentication failure does.
+  Status st = ReadAtInto(offset, out);
+  if (!st.ok()) std::fill(out.begin(), out.end(), 0);
+  return st;
+}
+
+Status ChunkedReader::ReadAtInto(uint64_t offset, MutableByteSpan out) const {
   if (offset > plaintext_size_ || out.size() > plaintext_size_ - offset) {
     return MakeError(ErrorCode::kUsage, "read past the end of the message");
   }
@@ -75,7 +83,6 @@ Status ChunkedReader::ReadAt(uint64_t offset, MutableByteSpan out) const {
       const size_t n = len - kAeadTagBytes;
       Status st = cipher.Open(i, ByteSpan(ct.data() + pos, len), MutableByteSpan(plain.data(), n));
       if (!st.ok()) {
-        std::fill(out.begin(), out.end(), 0);
         return MakeError(ErrorCode::kAuthFailed, "authentication failed at chunk " + std::to_string(i));
       }
       const uint64_t chunk_start = i * kChunkBytes;
