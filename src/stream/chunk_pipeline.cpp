@@ -1,10 +1,11 @@
 // Streaming encryption and decryption of chunked messages in constant memory.
 //
-// The calling thread does all I/O, in order; worker threads seal or open batches of
-// chunks. A ring of slots bounds memory: at most kSlots batches are in flight. A batch
-// is written only once every chunk in it (up to the first failure) is authenticated.
+// Three roles overlap: the calling thread reads (the producer fills batches in order),
+// worker threads seal or open batches, and one writer thread writes finished batches in
+// order. A ring of slots bounds memory: at most kSlots batches are in flight. A batch is
+// written only once every chunk in it (up to the first failure) is authenticated.
 #include <algorithm>
-#include <memory>
+#include <atomic>
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
@@ -12,68 +13,63 @@
 #include <thread>
 #include <vector>
 
-#include "hmod/chunked_stream.h"
+#include "stream/batch_pipeline.h"
 
 namespace hmod {
+namespace detail {
 namespace {
 
-constexpr size_t kBatchChunks = 32;  // 512 KiB of plaintext per batch
-
-enum class SlotState { kFree, kFilled, kWorking, kDone };
-
-struct Slot {
-  SlotState state = SlotState::kFree;
-  uint64_t first_chunk = 0;
-  size_t chunks = 0;         // number of chunks in this batch
-  bool final = false;        // the last chunk of the batch is the message's final chunk
-  // Uninitialised on purpose: zero-filling 1 MiB per call would dominate small files.
-  std::unique_ptr<uint8_t[]> in, out;
-  size_t in_bytes = 0;       // valid bytes in `in`
-  size_t out_bytes = 0;      // bytes of `out` to write (the good prefix on failure)
-  std::optional<Error> error;
-};
-
-enum class Direction { kSeal, kOpen };
-
-// Batch buffers are recycled per calling thread: a per-tensor file runs one pipeline per
-// tensor, and fresh buffers each time cost more in page faults than the crypto itself.
-constexpr size_t kBufferBytes = kBatchChunks * kChunkCiphertextBytes;  // fits either direction
+// Batch buffers are recycled per calling thread: fresh buffers for every run cost more in
+// page faults than the crypto of a small message.
 thread_local std::vector<std::unique_ptr<uint8_t[]>> t_spare_buffers;
 
 std::unique_ptr<uint8_t[]> TakeBuffer() {
-  if (t_spare_buffers.empty()) return std::unique_ptr<uint8_t[]>(new uint8_t[kBufferBytes]);
+  if (t_spare_buffers.empty()) return std::unique_ptr<uint8_t[]>(new uint8_t[kBatchBufferBytes]);
   auto b = std::move(t_spare_buffers.back());
   t_spare_buffers.pop_back();
   return b;
 }
 
 void ReturnBuffer(std::unique_ptr<uint8_t[]> b) {
-  if (b && t_spare_buffers.size() < 16) t_spare_buffers.push_back(std::move(b));
+  if (b && t_spare_buffers.size() < 24) t_spare_buffers.push_back(std::move(b));
 }
 
+enum class SlotState { kFree, kFilled, kWorking, kDone };
+
+struct Slot {
+  SlotState state = SlotState::kFree;
+  uint64_t seq = 0;  // position in output order
+  Batch batch;
+  // Uninitialised on purpose: zero-filling would dominate small files.
+  std::unique_ptr<uint8_t[]> in, out;
+  size_t out_bytes = 0;  // bytes of `out` that are good (the prefix before a failure)
+  std::optional<Error> error;
+};
+
 // Transforms one batch. On failure, out_bytes covers only the chunks before the failure.
-void ProcessBatch(Direction dir, ChunkCipher& cipher, Slot& slot) {
-  const size_t in_unit = dir == Direction::kSeal ? kChunkBytes : kChunkCiphertextBytes;
-  const size_t out_unit = dir == Direction::kSeal ? kChunkCiphertextBytes : kChunkBytes;
+void ProcessBatch(ChunkCipher& cipher, Slot& slot) {
+  const Batch& b = slot.batch;
+  const bool seal = b.kind == BatchKind::kSeal;
+  const size_t in_unit = seal ? kChunkBytes : kChunkCiphertextBytes;
   size_t in_pos = 0, out_pos = 0;
-  for (size_t i = 0; i < slot.chunks; ++i) {
-    const size_t n = std::min(in_unit, slot.in_bytes - in_pos);
-    ByteSpan src(slot.in.get() + in_pos, n);
+  for (size_t i = 0; i < b.chunks; ++i) {
+    const size_t n = std::min(in_unit, b.in_bytes - in_pos);
+    ByteSpan src(b.in + in_pos, n);
     Status st = OkStatus();
     size_t m = 0;
-    if (dir == Direction::kSeal) {
+    if (seal) {
       m = n + kAeadTagBytes;
-      st = cipher.Seal(slot.first_chunk + i, src, MutableByteSpan(slot.out.get() + out_pos, m));
+      st = cipher.Seal(b.first_chunk + i, src, MutableByteSpan(slot.out.get() + out_pos, m));
     } else if (n < kAeadTagBytes) {
       st = MakeError(ErrorCode::kAuthFailed, "message truncated: final chunk shorter than a tag");
     } else {
       m = n - kAeadTagBytes;
-      st = cipher.Open(slot.first_chunk + i, src, MutableByteSpan(slot.out.get() + out_pos, m));
+      st = cipher.Open(b.first_chunk + i, src, MutableByteSpan(slot.out.get() + out_pos, m));
     }
     if (!st.ok()) {
       Error e = st.error();
-      if (e.code == ErrorCode::kAuthFailed && dir == Direction::kOpen) {
-        e.message = "authentication failed at chunk " + std::to_string(slot.first_chunk + i) +
+      if (e.code == ErrorCode::kAuthFailed && !seal) {
+        e.message = "authentication failed at chunk " + std::to_string(b.first_chunk + i) +
                     ": the file was tampered with, corrupted or truncated";
       }
       slot.error = std::move(e);
@@ -83,143 +79,171 @@ void ProcessBatch(Direction dir, ChunkCipher& cipher, Slot& slot) {
     out_pos += m;
   }
   slot.out_bytes = out_pos;
-  (void)out_unit;
 }
 
-class Pipeline {
+class Engine {
  public:
-  Pipeline(Direction dir, const ChunkKeys& keys, ByteSource& in, ByteSink& out,
-           const StreamOptions& options)
-      : dir_(dir), keys_(keys), in_(in), out_(out), options_(options) {
-    unsigned hw = std::max(1u, std::thread::hardware_concurrency());
+  Engine(BatchProducer& producer, ByteSink& out, const StreamOptions& options)
+      : producer_(producer), out_(out), options_(options) {
+    const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
     workers_ = options.threads ? options.threads : hw;
-    slots_.resize(2 * workers_ + 2);
-    in_unit_ = dir == Direction::kSeal ? kChunkBytes : kChunkCiphertextBytes;
-    out_unit_ = dir == Direction::kSeal ? kChunkCiphertextBytes : kChunkBytes;
+    slots_.resize(2 * workers_ + 4);
   }
 
-  ~Pipeline() {
+  ~Engine() {
     for (auto& s : slots_) {
       ReturnBuffer(std::move(s.in));
       ReturnBuffer(std::move(s.out));
     }
   }
 
-  // Returns plaintext bytes processed.
-  Result<uint64_t> Run() {
-    HMOD_ASSIGN_OR_RETURN(ChunkCipher main_cipher, ChunkCipher::Create(keys_));
-    uint64_t next_chunk = 0, read_seq = 0, write_seq = 0, plaintext = 0, consumed = 0;
-    bool reading_done = false;
-    std::vector<std::thread> threads;
-    std::optional<Error> failure;
-
-    while (true) {
-      // Fill every free slot we can without blocking on workers.
-      while (!reading_done && !failure) {
-        Slot& s = slots_[read_seq % slots_.size()];
-        {
-          std::unique_lock lock(mu_);
-          if (s.state != SlotState::kFree) break;
-        }
-        auto filled = Fill(s, next_chunk);
-        if (!filled.ok()) {
-          failure = filled.error();
-          break;
-        }
-        consumed += s.in_bytes;
-        next_chunk += s.chunks;
-        reading_done = s.final;
-        if (s.chunks == 0) break;  // nothing to do (decrypt found EOF at a batch boundary)
-        ++read_seq;
-        // Small inputs never start a thread: the first batch was also the last.
-        if (reading_done && threads.empty() && read_seq == 1) {
-          ProcessBatch(dir_, main_cipher, s);
-          s.state = SlotState::kDone;
-          break;
-        }
-        if (threads.empty()) {
-          for (unsigned i = 0; i < workers_; ++i) threads.emplace_back([this] { Work(); });
-        }
-        {
-          std::lock_guard lock(mu_);
-          s.state = SlotState::kFilled;
-        }
-        work_cv_.notify_one();
+  Status Run() {
+    // Small inputs never start a thread: if the second batch does not exist (or fails),
+    // the first is processed and written right here.
+    HMOD_ASSIGN_OR_RETURN(bool more, Fill(slots_[0]));
+    if (!more) return OkStatus();
+    auto second = Fill(slots_[1]);
+    if (!second.ok() || !*second) {
+      Slot& s = slots_[0];
+      if (s.batch.kind != BatchKind::kCopy) {
+        HMOD_ASSIGN_OR_RETURN(ChunkCipher cipher, ChunkCipher::Create(*s.batch.keys));
+        ProcessBatch(cipher, s);
       }
-      if (write_seq == read_seq) break;  // everything read has been written
-      // Write the next batch in order once it is done.
-      Slot& w = slots_[write_seq % slots_.size()];
+      HMOD_TRY(WriteSlot(s));
+      if (!second.ok()) return second.error();
+      return OkStatus();
+    }
+    Publish(slots_[0], 0);
+    Publish(slots_[1], 1);
+
+    std::vector<std::thread> threads;
+    threads.reserve(workers_);
+    for (unsigned i = 0; i < workers_; ++i) threads.emplace_back([this] { Work(); });
+    std::thread writer([this] { WriteLoop(); });
+
+    uint64_t seq = 2;
+    std::optional<Error> producer_error;
+    while (true) {
+      Slot& s = slots_[seq % slots_.size()];
       {
         std::unique_lock lock(mu_);
-        done_cv_.wait(lock, [&] { return w.state == SlotState::kDone; });
+        free_cv_.wait(lock, [&] { return failed_ || s.state == SlotState::kFree; });
+        if (failed_) break;
       }
-      if (!failure && w.out_bytes > 0) {
-        Status st = out_.Write(ByteSpan(w.out.get(), w.out_bytes));
-        if (!st.ok()) failure = st.error();
+      auto r = Fill(s);
+      if (!r.ok()) {
+        producer_error = r.error();
+        break;
       }
-      if (!failure && w.error) failure = w.error;
-      if (!failure) {
-        plaintext += dir_ == Direction::kSeal ? w.in_bytes : w.out_bytes;
-        if (options_.progress) options_.progress(consumed);
-      }
-      {
-        std::lock_guard lock(mu_);
-        w.state = SlotState::kFree;
-        w.error.reset();
-      }
-      ++write_seq;
-      if (failure) {
-        // Stop reading; drain what is in flight without writing it.
-        reading_done = true;
-      }
+      if (!*r) break;
+      Publish(s, seq);
+      ++seq;
     }
+    {
+      std::lock_guard lock(mu_);
+      end_seq_ = seq;
+      producer_done_ = true;
+    }
+    done_cv_.notify_all();
+    writer.join();
     {
       std::lock_guard lock(mu_);
       stop_ = true;
     }
     work_cv_.notify_all();
     for (auto& t : threads) t.join();
-    if (failure) return *failure;
-    if (dir_ == Direction::kOpen && !saw_final_) {
-      return MakeError(ErrorCode::kAuthFailed,
-                       "message truncated: it ends without its short final chunk");
-    }
-    return plaintext;
-  }
-
- private:
-  // Reads the next batch into `s`. Sets s.final when this batch holds the final chunk.
-  Status Fill(Slot& s, uint64_t first_chunk) {
-    const size_t cap = kBatchChunks * in_unit_;
-    if (!s.in) s.in = TakeBuffer();
-    if (!s.out) s.out = TakeBuffer();
-    HMOD_ASSIGN_OR_RETURN(size_t n, in_.Read(MutableByteSpan(s.in.get(), cap)));
-    s.in_bytes = n;
-    s.first_chunk = first_chunk;
-    s.error.reset();
-    s.out_bytes = 0;
-    if (n == cap) {
-      s.chunks = kBatchChunks;
-      s.final = false;
-    } else if (dir_ == Direction::kSeal) {
-      // Full chunks, then the final chunk, which is shorter than kChunkBytes (maybe empty).
-      s.chunks = n / kChunkBytes + 1;
-      s.final = true;
-    } else {
-      // Ciphertext: the final chunk is the remainder; a remainder of 0 means the message
-      // ended on a full chunk, i.e. the short final chunk is missing.
-      s.chunks = n / kChunkCiphertextBytes + (n % kChunkCiphertextBytes ? 1 : 0);
-      s.final = true;
-      saw_final_ = n % kChunkCiphertextBytes != 0;
-    }
-    if (first_chunk + s.chunks > kMaxChunks) {
-      return MakeError(ErrorCode::kLimit, "message exceeds 2^38 chunks");
-    }
+    if (first_error_) return *first_error_;
+    if (producer_error) return *producer_error;
     return OkStatus();
   }
 
+ private:
+  Result<bool> Fill(Slot& s) {
+    if (!s.in) s.in = TakeBuffer();
+    Bytes prefix = std::move(s.batch.prefix);  // keep its capacity
+    prefix.clear();
+    s.batch = Batch{};
+    s.batch.prefix = std::move(prefix);
+    s.batch.in = s.in.get();
+    s.error.reset();
+    s.out_bytes = 0;
+    HMOD_ASSIGN_OR_RETURN(bool more, producer_.Next(s.batch));
+    if (!more) return false;
+    const Batch& b = s.batch;
+    if (b.in_bytes > kBatchBufferBytes || b.chunks > kBatchChunks) {
+      return MakeError(ErrorCode::kCrypto, "internal: oversized batch");
+    }
+    if (b.kind != BatchKind::kCopy) {
+      if (!b.keys) return MakeError(ErrorCode::kCrypto, "internal: batch without keys");
+      if (b.first_chunk + b.chunks > kMaxChunks) {
+        return MakeError(ErrorCode::kLimit, "message exceeds 2^38 chunks");
+      }
+      if (!s.out) s.out = TakeBuffer();
+    }
+    return true;
+  }
+
+  void Publish(Slot& s, uint64_t seq) {
+    {
+      std::lock_guard lock(mu_);
+      s.seq = seq;
+      s.state = s.batch.kind == BatchKind::kCopy ? SlotState::kDone : SlotState::kFilled;
+    }
+    if (s.batch.kind == BatchKind::kCopy) {
+      done_cv_.notify_all();
+    } else {
+      work_cv_.notify_one();
+    }
+  }
+
+  // Writes the good part of a finished batch; returns the batch's error after that.
+  Status WriteSlot(Slot& s) {
+    const Batch& b = s.batch;
+    if (!b.prefix.empty()) HMOD_TRY(out_.Write(b.prefix));
+    if (b.kind == BatchKind::kCopy) {
+      if (b.in_bytes) HMOD_TRY(out_.Write(ByteSpan(b.in, b.in_bytes)));
+    } else {
+      size_t from = 0, to = s.out_bytes;
+      if (b.kind == BatchKind::kOpen) {
+        from = std::min(b.out_skip, s.out_bytes);
+        to = from + std::min(b.out_limit, s.out_bytes - from);
+      }
+      if (to > from) HMOD_TRY(out_.Write(ByteSpan(s.out.get() + from, to - from)));
+    }
+    if (s.error) return *s.error;
+    if (b.report_progress && options_.progress) options_.progress(b.progress);
+    return OkStatus();
+  }
+
+  void WriteLoop() {
+    for (uint64_t seq = 0;; ++seq) {
+      Slot& s = slots_[seq % slots_.size()];
+      {
+        std::unique_lock lock(mu_);
+        done_cv_.wait(lock, [&] {
+          return s.state == SlotState::kDone || (producer_done_ && seq == end_seq_);
+        });
+        if (s.state != SlotState::kDone) return;  // everything produced has been written
+      }
+      if (!first_error_) {
+        Status st = WriteSlot(s);
+        if (!st.ok()) {
+          std::lock_guard lock(mu_);
+          first_error_ = st.error();
+          failed_ = true;
+        }
+      }
+      {
+        std::lock_guard lock(mu_);
+        s.state = SlotState::kFree;
+      }
+      free_cv_.notify_one();
+    }
+  }
+
   void Work() {
-    auto cipher = ChunkCipher::Create(keys_);
+    std::shared_ptr<const ChunkKeys> keys;
+    std::optional<Result<ChunkCipher>> cipher;
     while (true) {
       Slot* job = nullptr;
       {
@@ -231,18 +255,27 @@ class Pipeline {
           }
           return false;
         });
-        // Take the filled slot with the lowest chunk index, so output is not held up.
+        // The filled slot that is next in output order, so the writer is not held up.
         for (auto& s : slots_) {
-          if (s.state == SlotState::kFilled && (!job || s.first_chunk < job->first_chunk)) job = &s;
+          if (s.state == SlotState::kFilled && (!job || s.seq < job->seq)) job = &s;
         }
         if (!job) return;  // stop_ and nothing left
         job->state = SlotState::kWorking;
       }
-      if (cipher.ok()) {
-        ProcessBatch(dir_, *cipher, *job);
-      } else {
-        job->error = cipher.error();
+      if (failed_.load(std::memory_order_relaxed)) {
+        // Output has stopped: nothing of this batch will be written.
         job->out_bytes = 0;
+      } else {
+        if (!cipher || keys != job->batch.keys) {
+          keys = job->batch.keys;
+          cipher.emplace(ChunkCipher::Create(*keys));
+        }
+        if (cipher->ok()) {
+          ProcessBatch(**cipher, *job);
+        } else {
+          job->error = cipher->error();
+          job->out_bytes = 0;
+        }
       }
       {
         std::lock_guard lock(mu_);
@@ -252,18 +285,112 @@ class Pipeline {
     }
   }
 
-  Direction dir_;
-  const ChunkKeys& keys_;
-  ByteSource& in_;
+  BatchProducer& producer_;
   ByteSink& out_;
   const StreamOptions& options_;
   unsigned workers_ = 1;
-  size_t in_unit_ = 0, out_unit_ = 0;
   std::vector<Slot> slots_;
   std::mutex mu_;
-  std::condition_variable work_cv_, done_cv_;
+  std::condition_variable work_cv_, done_cv_, free_cv_;
   bool stop_ = false;
-  bool saw_final_ = false;
+  bool producer_done_ = false;
+  uint64_t end_seq_ = 0;
+  std::atomic<bool> failed_{false};
+  std::optional<Error> first_error_;
+};
+
+}  // namespace
+
+Status RunBatches(BatchProducer& producer, ByteSink& out, const StreamOptions& options) {
+  Engine engine(producer, out, options);
+  return engine.Run();
+}
+
+}  // namespace detail
+
+namespace {
+
+using detail::Batch;
+using detail::BatchKind;
+using detail::kBatchCipherBytes;
+using detail::kBatchPlainBytes;
+
+// Plaintext from a ByteSource, cut into seal batches.
+class StreamSealer final : public detail::BatchProducer {
+ public:
+  StreamSealer(const ChunkKeys& keys, ByteSource& in) : keys_(detail::Borrow(keys)), in_(in) {}
+  Result<bool> Next(Batch& b) override {
+    if (done_) return false;
+    HMOD_ASSIGN_OR_RETURN(size_t n, in_.Read(MutableByteSpan(b.in, kBatchPlainBytes)));
+    b.kind = BatchKind::kSeal;
+    b.keys = keys_;
+    b.first_chunk = next_chunk_;
+    b.in_bytes = n;
+    b.chunks = detail::SealChunks(n);
+    done_ = n < kBatchPlainBytes;
+    next_chunk_ += b.chunks;
+    consumed_ += n;
+    b.report_progress = true;
+    b.progress = consumed_;
+    return true;
+  }
+
+ private:
+  std::shared_ptr<const ChunkKeys> keys_;
+  ByteSource& in_;
+  uint64_t next_chunk_ = 0, consumed_ = 0;
+  bool done_ = false;
+};
+
+// Ciphertext chunks from a ByteSource, cut into open batches. The message ends at the
+// end of the source; it must end with a short final chunk.
+class StreamOpener final : public detail::BatchProducer {
+ public:
+  StreamOpener(const ChunkKeys& keys, ByteSource& in) : keys_(detail::Borrow(keys)), in_(in) {}
+  Result<bool> Next(Batch& b) override {
+    if (truncated_) {
+      truncated_ = false;
+      done_ = true;
+      return MakeError(ErrorCode::kAuthFailed, "message truncated: it ends without its short final chunk");
+    }
+    if (done_) return false;
+    HMOD_ASSIGN_OR_RETURN(size_t n, in_.Read(MutableByteSpan(b.in, kBatchCipherBytes)));
+    b.kind = BatchKind::kOpen;
+    b.keys = keys_;
+    b.first_chunk = next_chunk_;
+    b.in_bytes = n;
+    if (n == kBatchCipherBytes) {
+      b.chunks = detail::kBatchChunks;
+    } else {
+      // The final chunk is the remainder; a remainder of 0 means the message ended on a
+      // full chunk, i.e. the short final chunk is missing: every chunk present is
+      // released, then the truncation is reported.
+      b.chunks = n / kChunkCiphertextBytes + (n % kChunkCiphertextBytes ? 1 : 0);
+      done_ = true;
+      if (n % kChunkCiphertextBytes == 0) {
+        if (n == 0) {
+          return MakeError(ErrorCode::kAuthFailed, "message truncated: it ends without its short final chunk");
+        }
+        truncated_ = true;
+        done_ = false;
+      }
+    }
+    next_chunk_ += b.chunks;
+    consumed_ += n;
+    // Plaintext if it all authenticates (a short tail chunk fails in the worker).
+    const uint64_t tags = uint64_t{b.chunks} * kAeadTagBytes;
+    plaintext_ += n >= tags ? n - tags : 0;
+    b.report_progress = true;
+    b.progress = consumed_;
+    return true;
+  }
+  uint64_t plaintext() const { return plaintext_; }
+
+ private:
+  std::shared_ptr<const ChunkKeys> keys_;
+  ByteSource& in_;
+  uint64_t next_chunk_ = 0, consumed_ = 0, plaintext_ = 0;
+  bool done_ = false, truncated_ = false;
 };
 
 }  // namespace
@@ -271,15 +398,15 @@ class Pipeline {
 Status EncryptChunkedStream(const ChunkKeys& keys, ByteSource& in, ByteSink& out,
                             const StreamOptions& options) {
   HMOD_TRY(out.Write(keys.stream_header()));
-  Pipeline p(Direction::kSeal, keys, in, out, options);
-  HMOD_TRY(p.Run());
-  return OkStatus();
+  StreamSealer producer(keys, in);
+  return detail::RunBatches(producer, out, options);
 }
 
 Result<uint64_t> DecryptChunkedStream(const ChunkKeys& keys, ByteSource& in, ByteSink& out,
                                       const StreamOptions& options) {
-  Pipeline p(Direction::kOpen, keys, in, out, options);
-  return p.Run();
+  StreamOpener producer(keys, in);
+  HMOD_TRY(detail::RunBatches(producer, out, options));
+  return producer.plaintext();
 }
 
 }  // namespace hmod
