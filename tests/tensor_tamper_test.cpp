@@ -482,5 +482,93 @@ TEST_F(TensorCliTamper, TamperedEmptyTensorFailsDecryptTensor) {
   ExpectCliRejects(bad, "empty tensor flip, --tensor e", 6, {"--tensor", "e"});
 }
 
+
+// A plain tensor is authenticated by its digest. A change on disk after a first successful
+// read must fail the next read: nothing may be remembered from the earlier check, and the
+// bytes returned are the bytes that were hashed.
+TEST_F(TensorTamper, PlainTensorChangedOnDiskAfterAReadFailsTheNextRead) {
+  Bytes file = Encrypt(/*public_index=*/false, {"b"});
+  MemorySource src(file);  // reads `file` as it is at the time of each read
+  auto f = OpenTensors(src, providers_);
+  ASSERT_TRUE(f.ok()) << f.error().message;
+  auto entry = (*f)->Find("b");
+  ASSERT_TRUE(entry.ok());
+  const IndexEntry& e = (*f)->index().entries[*entry];
+  ASSERT_FALSE(e.encrypted);
+  Bytes whole(e.size);
+  ASSERT_TRUE((*f)->ReadEntry(*entry, 0, whole).ok());
+  Bytes part(4);
+  ASSERT_TRUE((*f)->ReadEntry(*entry, 2, part).ok());
+
+  file[e.offset + e.size - 1] ^= 0x01;  // the file changes under the open TensorFile
+  Bytes again(e.size, 0xEE);
+  Status st = (*f)->ReadEntry(*entry, 0, again);
+  ASSERT_FALSE(st.ok()) << "a plain tensor changed after its first read was accepted";
+  EXPECT_EQ(st.error().code, ErrorCode::kAuthFailed);
+  EXPECT_TRUE(std::all_of(again.begin(), again.end(), [](uint8_t b) { return b == 0; }));
+  Bytes part_again(4, 0xEE);
+  EXPECT_FALSE((*f)->ReadEntry(*entry, 2, part_again).ok()) << "a partial read of the changed tensor succeeded";
+  EXPECT_TRUE(std::all_of(part_again.begin(), part_again.end(), [](uint8_t b) { return b == 0; }));
+
+  // Whole-file decrypt of the changed file fails too.
+  MemorySink sink;
+  EXPECT_FALSE((*f)->Restore(sink, {}).ok());
+  file[e.offset + e.size - 1] ^= 0x01;
+  ASSERT_TRUE((*f)->ReadEntry(*entry, 0, again).ok());
+  EXPECT_TRUE(again == whole);
+}
+
+
+// Whole-file decrypt hashes a plain entry before writing any of it, then hashes the bytes
+// again as it copies them: a change between the two reads fails the file, and the changed
+// bytes are not written.
+TEST_F(TensorTamper, PlainTensorChangedBetweenCheckAndCopyFailsRestore) {
+  Bytes file = Encrypt(/*public_index=*/false, {"b"});
+  uint64_t begin = 0, end = 0;
+  {
+    MemorySource src(file);
+    auto f = OpenTensors(src, providers_);
+    ASSERT_TRUE(f.ok()) << f.error().message;
+    auto entry = (*f)->Find("b");
+    ASSERT_TRUE(entry.ok());
+    begin = (*f)->index().entries[*entry].offset;
+    end = begin + (*f)->index().entries[*entry].size;
+  }
+  // Flips the tensor's last byte right after the first read of it (the digest check).
+  class ChangingSource final : public PositionalSource {
+   public:
+    ChangingSource(Bytes& bytes, uint64_t begin, uint64_t end) : bytes_(bytes), begin_(begin), end_(end) {}
+    uint64_t size() const override { return bytes_.size(); }
+    Status ReadAt(uint64_t offset, MutableByteSpan buf) const override {
+      HMOD_TRY(MemorySource(bytes_).ReadAt(offset, buf));
+      if (!changed_ && offset < end_ && offset + buf.size() > begin_) {
+        bytes_[end_ - 1] ^= 0x01;
+        changed_ = true;
+      }
+      return OkStatus();
+    }
+
+   private:
+    Bytes& bytes_;
+    uint64_t begin_, end_;
+    mutable bool changed_ = false;
+  };
+  ChangingSource src(file, begin, end);
+  auto f = OpenTensors(src, providers_);
+  ASSERT_TRUE(f.ok()) << f.error().message;
+  MemorySink sink;
+  Result<uint64_t> r = (*f)->Restore(sink, {});
+  ASSERT_FALSE(r.ok()) << "a plain tensor that changed after its digest check was restored";
+  EXPECT_EQ(r.error().code, ErrorCode::kAuthFailed) << r.error().message;
+  const ModelLayout layout = LayoutOfModel(model_);
+  const TensorInfo* b = nullptr;
+  for (const auto& t : layout.tensors) {
+    if (t.name == "b") b = &t;
+  }
+  ASSERT_NE(b, nullptr);
+  EXPECT_LE(sink.bytes.size(), b->offset) << "bytes of the changed tensor were written";
+  EXPECT_TRUE(std::equal(sink.bytes.begin(), sink.bytes.end(), model_.begin()));
+}
+
 }  // namespace
 }  // namespace hmod::testing

@@ -45,7 +45,8 @@ class TensorFile {
   // Index of the tensor entry named `name`, or kUsage if there is none.
   Result<size_t> Find(std::string_view name) const;
   // Decrypts bytes [offset, offset + out.size()) of entry `entry` into `out`. Encrypted entries
-  // decrypt only the chunks they touch; plain entries are read whole and hashed first.
+  // decrypt only the chunks they touch; plain entries are read whole and hashed on every
+  // call, and the bytes returned are the bytes hashed. On any failure `out` is wiped.
   Status ReadEntry(size_t entry, uint64_t offset, MutableByteSpan out) const;
   // Writes the whole source file, in order, to `out`; returns its size. Checks all padding.
   Result<uint64_t> Restore(ByteSink& out, const StreamOptions& stream) const;
@@ -56,6 +57,8 @@ class TensorFile {
   Result<const ChunkedReader*> ReaderFor(size_t entry) const;
   Status CheckZero(uint64_t from, uint64_t to) const;
   Status VerifyPlain(size_t entry) const;
+  Status ReadPlain(size_t entry, uint64_t offset, MutableByteSpan out) const;
+  static Error PlainMismatch(const IndexEntry& e);
 
   const PositionalSource& source_;
   OpenedHeader opened_;
@@ -64,7 +67,6 @@ class TensorFile {
   SecretBytes index_mac_key_;
   mutable std::mutex mu_;
   mutable std::vector<std::unique_ptr<ChunkedReader>> readers_;
-  mutable std::vector<bool> verified_;
 };
 
 }  // namespace hmod

@@ -2,31 +2,13 @@
 // random access, and the whole source restored in order.
 #include <algorithm>
 #include <cstring>
+#include <map>
 
 #include "hmod/tensor_container.h"
+#include "stream/batch_pipeline.h"
 
 namespace hmod {
 namespace {
-
-uint64_t RoundUp(uint64_t v) { return (v + kEntryAlign - 1) / kEntryAlign * kEntryAlign; }
-
-// A ByteSource over [offset, offset + length) of a positional source.
-class RangeSource final : public ByteSource {
- public:
-  RangeSource(const PositionalSource& src, uint64_t offset, uint64_t length)
-      : src_(src), pos_(offset), end_(offset + length) {}
-  Result<size_t> Read(MutableByteSpan buf) override {
-    const size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), end_ - pos_));
-    if (n == 0) return size_t{0};
-    HMOD_TRY(src_.ReadAt(pos_, buf.first(n)));
-    pos_ += n;
-    return n;
-  }
-
- private:
-  const PositionalSource& src_;
-  uint64_t pos_, end_;
-};
 
 Error Tampered(const std::string& what) {
   return MakeError(ErrorCode::kAuthFailed, what + ": the file was tampered with or corrupted");
@@ -51,7 +33,6 @@ Result<std::unique_ptr<TensorFile>> TensorFile::Open(const PositionalSource& sou
   HMOD_ASSIGN_OR_RETURN(Bytes plain_index, f->ReadIndex());
   HMOD_ASSIGN_OR_RETURN(f->index_, ParseIndex(plain_index, f->layout_, f->header().region_bytes));
   f->readers_.resize(f->index_.entries.size());
-  f->verified_.assign(f->index_.entries.size(), false);
   return f;
 }
 
@@ -107,32 +88,43 @@ Status TensorFile::ReadEntry(size_t entry, uint64_t offset, MutableByteSpan out)
     HMOD_ASSIGN_OR_RETURN(const ChunkedReader* reader, ReaderFor(entry));
     return reader->ReadAt(offset, out);
   }
-  // Plain entries are authenticated by their digest: hashed whole once, then read directly.
-  HMOD_TRY(VerifyPlain(entry));
-  return out.empty() ? OkStatus() : source_.ReadAt(e.offset + offset, out);
+  Status st = ReadPlain(entry, offset, out);
+  if (!st.ok()) std::fill(out.begin(), out.end(), 0);
+  return st;
 }
 
-Status TensorFile::VerifyPlain(size_t entry) const {
-  {
-    std::lock_guard lock(mu_);
-    if (verified_[entry]) return OkStatus();
-  }
+Status TensorFile::ReadPlain(size_t entry, uint64_t offset, MutableByteSpan out) const {
+  // A plain entry is authenticated by the digest of all of it, so every read hashes the
+  // whole entry, and the bytes returned are the very bytes hashed: nothing is remembered
+  // from an earlier check (the file may change on disk in between).
   const IndexEntry& e = index_.entries[entry];
   Sha256Stream hash;
-  Bytes buf(std::min<uint64_t>(e.size, 1 << 20));
-  for (uint64_t done = 0; done < e.size;) {
-    const size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), e.size - done));
-    HMOD_TRY(source_.ReadAt(e.offset + done, MutableByteSpan(buf.data(), n)));
-    hash.Update(ByteSpan(buf.data(), n));
-    done += n;
+  Bytes buf;
+  auto hash_range = [&](uint64_t from, uint64_t to) -> Status {
+    if (from < to) buf.resize(static_cast<size_t>(std::min<uint64_t>(to - from, 1 << 20)));
+    while (from < to) {
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), to - from));
+      HMOD_TRY(source_.ReadAt(e.offset + from, MutableByteSpan(buf.data(), n)));
+      hash.Update(ByteSpan(buf.data(), n));
+      from += n;
+    }
+    return OkStatus();
+  };
+  HMOD_TRY(hash_range(0, offset));
+  if (!out.empty()) {
+    HMOD_TRY(source_.ReadAt(e.offset + offset, out));
+    hash.Update(out);
   }
-  if (!ConstantTimeEquals(hash.Finish(), e.sha256)) {
-    return Tampered(e.kind == EntryKind::kSkeleton ? std::string("plaintext skeleton digest mismatch")
-                                                   : "plaintext tensor '" + e.name + "' digest mismatch");
-  }
-  std::lock_guard lock(mu_);
-  verified_[entry] = true;
+  HMOD_TRY(hash_range(offset + out.size(), e.size));
+  if (!ConstantTimeEquals(hash.Finish(), e.sha256)) return PlainMismatch(e);
   return OkStatus();
+}
+
+Status TensorFile::VerifyPlain(size_t entry) const { return ReadPlain(entry, 0, MutableByteSpan()); }
+
+Error TensorFile::PlainMismatch(const IndexEntry& e) {
+  return Tampered(e.kind == EntryKind::kSkeleton ? std::string("plaintext skeleton digest mismatch")
+                                                 : "plaintext tensor '" + e.name + "' digest mismatch");
 }
 
 Status TensorFile::CheckZero(uint64_t from, uint64_t to) const {
@@ -172,43 +164,141 @@ Result<uint64_t> TensorFile::Restore(ByteSink& out, const StreamOptions& stream)
   }
   HMOD_TRY(CheckZero(end, layout_.index_offset));
 
-  uint64_t written = 0;
-  Bytes buf;
-  for (const auto& p : pieces) {
-    const IndexEntry& e = index_.entries[p.entry];
-    if (e.kind == EntryKind::kTensor && e.encrypted) {
-      // Whole tensors stream through the parallel pipeline.
-      RangeSource in(source_, e.offset, e.stored_length);
-      std::array<uint8_t, kStreamHeaderBytes> hdr{};
-      HMOD_ASSIGN_OR_RETURN(size_t got, in.Read(hdr));
-      if (got != hdr.size()) return Tampered("tensor '" + e.name + "' truncated");
-      const Bytes ctx = EntryContext(opened_.core_digest, static_cast<uint32_t>(p.entry), e.name);
-      HMOD_ASSIGN_OR_RETURN(ChunkKeys keys, ChunkKeys::ForDecryption(header().suite, opened_.payload_key, ctx, hdr));
-      HMOD_ASSIGN_OR_RETURN(uint64_t n, DecryptChunkedStream(keys, in, out, stream));
-      if (n != e.size) return Tampered("tensor '" + e.name + "' has the wrong length");
-    } else if (!e.encrypted) {
-      // Plain entry: its digest is checked (once, whole) before any of it is written.
-      HMOD_TRY(VerifyPlain(p.entry));
-      RangeSource in(source_, e.offset + p.entry_offset, p.length);
-      buf.resize(std::min<uint64_t>(p.length, 1 << 20));
-      for (;;) {
-        HMOD_ASSIGN_OR_RETURN(size_t n, in.Read(buf));
-        if (n == 0) break;
-        HMOD_TRY(out.Write(ByteSpan(buf.data(), n)));
+  // All pieces go through one pipeline: batches of chunks of every entry, each with its own
+  // entry's keys, opened by one pool of workers and written in order by one writer. (A
+  // pipeline per tensor paid its start-up, fill and drain once per tensor.)
+  using detail::Batch;
+  using detail::BatchKind;
+  class Producer final : public detail::BatchProducer {
+   public:
+    Producer(const TensorFile& f, const std::vector<Piece>& pieces) : f_(f), pieces_(pieces) {}
+
+    Result<bool> Next(Batch& b) override {
+      while (at_ < pieces_.size()) {
+        const Piece& p = pieces_[at_];
+        const IndexEntry& e = f_.index_.entries[p.entry];
+        HMOD_ASSIGN_OR_RETURN(bool got, e.kind == EntryKind::kTensor && e.encrypted ? Tensor(p, e, b)
+                                        : !e.encrypted                             ? Plain(p, e, b)
+                                                                                   : Skeleton(p, e, b));
+        if (got) {
+          b.report_progress = true;
+          b.progress = p.source_offset + pos_;
+          written_ += b.kind == BatchKind::kCopy ? b.in_bytes : 0;
+          return true;
+        }
+        ++at_;
+        started_ = false;
+        pos_ = 0;
       }
-    } else {
-      // Encrypted skeleton pieces: random access into the skeleton entry.
-      buf.resize(std::min<uint64_t>(p.length, 1 << 20));
-      for (uint64_t done = 0; done < p.length;) {
-        const size_t n = static_cast<size_t>(std::min<uint64_t>(buf.size(), p.length - done));
-        HMOD_TRY(ReadEntry(p.entry, p.entry_offset + done, MutableByteSpan(buf.data(), n)));
-        HMOD_TRY(out.Write(ByteSpan(buf.data(), n)));
-        done += n;
-      }
+      return false;
     }
-    written += p.length;
-    if (stream.progress) stream.progress(p.source_offset + p.length);
-  }
+
+    uint64_t plain_copied() const { return written_; }
+
+   private:
+    // An encrypted tensor streams as one message: commitment, then its chunks in order,
+    // the short final chunk last.
+    Result<bool> Tensor(const Piece& p, const IndexEntry& e, Batch& b) {
+      if (!started_) {
+        std::array<uint8_t, kStreamHeaderBytes> hdr{};
+        if (e.stored_length < hdr.size()) return Tampered("tensor '" + e.name + "' truncated");
+        HMOD_TRY(f_.source_.ReadAt(e.offset, hdr));
+        const Bytes ctx = EntryContext(f_.opened_.core_digest, static_cast<uint32_t>(p.entry), e.name);
+        HMOD_ASSIGN_OR_RETURN(ChunkKeys keys,
+                              ChunkKeys::ForDecryption(f_.header().suite, f_.opened_.payload_key, ctx, hdr));
+        HMOD_ASSIGN_OR_RETURN(uint64_t plain, ChunkedPlaintextSize(e.stored_length));
+        if (plain != e.size) return Tampered("tensor '" + e.name + "' has the wrong length");
+        keys_ = std::make_shared<const ChunkKeys>(std::move(keys));
+        chunk_ = 0;
+        chunks_ = e.size / kChunkBytes + 1;
+        started_ = true;
+      }
+      if (chunk_ == chunks_) return false;
+      const uint64_t n = std::min<uint64_t>(detail::kBatchChunks, chunks_ - chunk_);
+      const uint64_t from = kStreamHeaderBytes + chunk_ * kChunkCiphertextBytes;
+      const uint64_t to = std::min(e.stored_length, from + n * kChunkCiphertextBytes);
+      HMOD_TRY(f_.source_.ReadAt(e.offset + from, MutableByteSpan(b.in, static_cast<size_t>(to - from))));
+      b.kind = BatchKind::kOpen;
+      b.keys = keys_;
+      b.first_chunk = chunk_;
+      b.chunks = static_cast<size_t>(n);
+      b.in_bytes = static_cast<size_t>(to - from);
+      chunk_ += n;
+      pos_ = std::min(e.size, chunk_ * kChunkBytes);
+      plaintext_ += b.in_bytes - n * kAeadTagBytes;
+      return true;
+    }
+
+    // A plain entry is hashed whole, and its digest checked, before any of it is written
+    // (for the skeleton: before its first piece); then its bytes are hashed again as they
+    // are copied, and a change in between fails the file before the last batch is written.
+    Result<bool> Plain(const Piece& p, const IndexEntry& e, Batch& b) {
+      if (!started_) {
+        if (p.entry_offset == 0) {
+          HMOD_TRY(f_.VerifyPlain(p.entry));
+          rehash_[p.entry] = std::make_unique<Sha256Stream>();
+        }
+        started_ = true;
+      }
+      if (pos_ == p.length) return false;
+      auto it = rehash_.find(p.entry);
+      if (it == rehash_.end()) return MakeError(ErrorCode::kFormat, "plain entry pieces out of order");
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(detail::kBatchBufferBytes, p.length - pos_));
+      HMOD_TRY(f_.source_.ReadAt(e.offset + p.entry_offset + pos_, MutableByteSpan(b.in, n)));
+      it->second->Update(ByteSpan(b.in, n));
+      pos_ += n;
+      if (p.entry_offset + pos_ == e.size) {
+        const bool same = ConstantTimeEquals(it->second->Finish(), e.sha256);
+        rehash_.erase(it);
+        if (!same) return PlainMismatch(e);
+      }
+      b.kind = BatchKind::kCopy;
+      b.in_bytes = n;
+      return true;
+    }
+
+    // Encrypted skeleton pieces: random access into the skeleton message, whose final chunk
+    // is authenticated (ChunkedReader::Open) before its first piece is written.
+    Result<bool> Skeleton(const Piece& p, const IndexEntry& e, Batch& b) {
+      if (!started_) {
+        HMOD_ASSIGN_OR_RETURN(reader_, f_.ReaderFor(p.entry));
+        started_ = true;
+      }
+      if (pos_ == p.length) return false;
+      const uint64_t start = p.entry_offset + pos_, stop = p.entry_offset + p.length;
+      const uint64_t first = start / kChunkBytes;
+      const uint64_t n = std::min<uint64_t>(detail::kBatchChunks, (stop - 1) / kChunkBytes - first + 1);
+      const uint64_t from = kStreamHeaderBytes + first * kChunkCiphertextBytes;
+      const uint64_t to = std::min(e.stored_length, from + n * kChunkCiphertextBytes);
+      HMOD_TRY(f_.source_.ReadAt(e.offset + from, MutableByteSpan(b.in, static_cast<size_t>(to - from))));
+      b.kind = BatchKind::kOpen;
+      b.keys = reader_->keys();
+      b.first_chunk = first;
+      b.chunks = static_cast<size_t>(n);
+      b.in_bytes = static_cast<size_t>(to - from);
+      b.out_skip = static_cast<size_t>(start - first * kChunkBytes);
+      b.out_limit = static_cast<size_t>(std::min(stop, (first + n) * kChunkBytes) - start);
+      pos_ += b.out_limit;
+      plaintext_ += b.out_limit;
+      return true;
+    }
+
+    const TensorFile& f_;
+    const std::vector<Piece>& pieces_;
+    size_t at_ = 0;
+    bool started_ = false;
+    uint64_t pos_ = 0;  // bytes of the current piece produced
+    std::shared_ptr<const ChunkKeys> keys_;
+    uint64_t chunk_ = 0, chunks_ = 0;
+    const ChunkedReader* reader_ = nullptr;
+    std::map<size_t, std::unique_ptr<Sha256Stream>> rehash_;
+    uint64_t written_ = 0, plaintext_ = 0;
+  };
+
+  Producer producer(*this, pieces);
+  HMOD_TRY(detail::RunBatches(producer, out, stream));
+  uint64_t written = 0;
+  for (const auto& p : pieces) written += p.length;
   return written;
 }
 

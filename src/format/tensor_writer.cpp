@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "hmod/tensor_container.h"
+#include "stream/batch_pipeline.h"
 
 namespace hmod {
 namespace {
@@ -140,29 +141,121 @@ Result<EncryptSummary> EncryptModelToContainer(const PositionalSource& source, c
   CountingSink out(out_sink, options.sign_key ? &body_hash : nullptr);
   HMOD_TRY(out.Write(sealed.region));
   out.StartHashing();  // the signature covers the region, and every byte after it
-  for (size_t i = 0; i < index.entries.size(); ++i) {
-    IndexEntry& e = index.entries[i];
-    HMOD_TRY(out.PadTo(e.offset));
-    if (e.encrypted) {
-      SegmentSource in(source, e.segments, nullptr);
-      const Bytes ctx = EntryContext(sealed.core_digest, static_cast<uint32_t>(i), e.name);
-      HMOD_ASSIGN_OR_RETURN(ChunkKeys keys, ChunkKeys::ForEncryption(options.suite, sealed.payload_key, ctx));
-      HMOD_TRY(EncryptChunkedStream(keys, in, out, options.stream));
-    } else {
-      Sha256Stream hash;
-      SegmentSource in(source, e.segments, &hash);
-      Bytes buf(std::min<uint64_t>(e.size, 1 << 20));
-      for (;;) {
-        HMOD_ASSIGN_OR_RETURN(size_t n, in.Read(buf));
-        if (n == 0) break;
-        HMOD_TRY(out.Write(ByteSpan(buf.data(), n)));
+
+  // Every entry goes through one pipeline: the source is read once, in order, on this
+  // thread; the chunks of all encrypted entries are sealed by one pool of workers, each
+  // batch with its own entry's keys; one writer writes headers, padding, ciphertext and
+  // plain entries in file order. (A pipeline per tensor paid its start-up and drain per
+  // tensor.)
+  using detail::Batch;
+  using detail::BatchKind;
+  class Producer final : public detail::BatchProducer {
+   public:
+    Producer(const PositionalSource& source, TensorIndex& index, const SealedHeader& sealed, Suite suite,
+             uint64_t start)
+        : source_(source), index_(index), sealed_(sealed), suite_(suite), offset_(start) {}
+
+    Result<bool> Next(Batch& b) override {
+      while (at_ < index_.entries.size()) {
+        IndexEntry& e = index_.entries[at_];
+        if (!started_) HMOD_TRY(Start(e));
+        HMOD_ASSIGN_OR_RETURN(bool got, e.encrypted ? Seal(e, b) : Copy(e, b));
+        if (got) {
+          b.prefix = std::move(pending_);
+          pending_.clear();
+          b.report_progress = true;
+          b.progress = consumed_;
+          return true;
+        }
+        ++at_;
+        started_ = false;
       }
-      e.sha256 = hash.Finish();
+      if (!pending_.empty()) {  // padding or a header not yet carried by a batch
+        b.kind = BatchKind::kCopy;
+        b.prefix = std::move(pending_);
+        pending_.clear();
+        return true;
+      }
+      return false;
     }
-    if (out.written() != e.offset + e.stored_length) {
-      return MakeError(ErrorCode::kIo, "source changed while it was being encrypted");
+
+   private:
+    Status Start(IndexEntry& e) {
+      if (e.offset < offset_) return MakeError(ErrorCode::kCrypto, "internal: entries overlap");
+      pending_.resize(pending_.size() + static_cast<size_t>(e.offset - offset_), 0);  // zero padding
+      offset_ = e.offset + e.stored_length;
+      in_ = std::make_unique<SegmentSource>(source_, e.segments, nullptr);
+      remaining_ = e.size;
+      if (e.encrypted) {
+        const Bytes ctx = EntryContext(sealed_.core_digest, static_cast<uint32_t>(at_), e.name);
+        HMOD_ASSIGN_OR_RETURN(ChunkKeys keys, ChunkKeys::ForEncryption(suite_, sealed_.payload_key, ctx));
+        keys_ = std::make_shared<const ChunkKeys>(std::move(keys));
+        pending_.insert(pending_.end(), keys_->stream_header().begin(), keys_->stream_header().end());
+        chunk_ = 0;
+        sealed_final_ = false;
+      } else {
+        hash_ = std::make_unique<Sha256Stream>();
+      }
+      started_ = true;
+      return OkStatus();
     }
-    if (options.stream.progress) options.stream.progress(e.segments.empty() ? 0 : e.segments.back().source_offset);
+
+    Status ReadSource(uint8_t* buf, size_t n) {
+      HMOD_ASSIGN_OR_RETURN(size_t got, in_->Read(MutableByteSpan(buf, n)));
+      if (got != n) return MakeError(ErrorCode::kIo, "source changed while it was being encrypted");
+      remaining_ -= n;
+      consumed_ += n;
+      return OkStatus();
+    }
+
+    Result<bool> Seal(IndexEntry&, Batch& b) {
+      if (sealed_final_) return false;
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(detail::kBatchPlainBytes, remaining_));
+      HMOD_TRY(ReadSource(b.in, n));
+      b.kind = BatchKind::kSeal;
+      b.keys = keys_;
+      b.first_chunk = chunk_;
+      b.in_bytes = n;
+      b.chunks = detail::SealChunks(n);
+      chunk_ += b.chunks;
+      sealed_final_ = n < detail::kBatchPlainBytes;  // this batch ends with the final chunk
+      return true;
+    }
+
+    // Plain entries are hashed on the way; the digest goes into the index.
+    Result<bool> Copy(IndexEntry& e, Batch& b) {
+      if (remaining_ == 0) {
+        if (hash_) e.sha256 = hash_->Finish();
+        hash_.reset();
+        return false;
+      }
+      const size_t n = static_cast<size_t>(std::min<uint64_t>(detail::kBatchBufferBytes, remaining_));
+      HMOD_TRY(ReadSource(b.in, n));
+      hash_->Update(ByteSpan(b.in, n));
+      b.kind = BatchKind::kCopy;
+      b.in_bytes = n;
+      return true;
+    }
+
+    const PositionalSource& source_;
+    TensorIndex& index_;
+    const SealedHeader& sealed_;
+    Suite suite_;
+    uint64_t offset_;  // file offset just past everything produced so far (planned)
+    size_t at_ = 0;
+    bool started_ = false, sealed_final_ = false;
+    Bytes pending_;
+    std::unique_ptr<SegmentSource> in_;
+    uint64_t remaining_ = 0, consumed_ = 0, chunk_ = 0;
+    std::shared_ptr<const ChunkKeys> keys_;
+    std::unique_ptr<Sha256Stream> hash_;
+  };
+
+  Producer producer(source, index, sealed, options.suite, region);
+  HMOD_TRY(detail::RunBatches(producer, out, options.stream));
+  const IndexEntry& last = index.entries.back();
+  if (out.written() != last.offset + last.stored_length) {
+    return MakeError(ErrorCode::kIo, "source changed while it was being encrypted");
   }
 
   // The index goes last: it holds the digests of plain entries, known only now.
