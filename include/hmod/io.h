@@ -127,7 +127,10 @@ class AtomicFile final : public ByteSink {
 
  private:
   AtomicFile() = default;
+  void WriteBehind();
+  static constexpr uint64_t kWriteBehindWindow = 8u << 20;
   int fd_ = -1;
+  uint64_t written_ = 0, started_ = 0;  // bytes written; bytes whose writeback was started
   std::string path_, temp_path_;
   bool committed_ = false;
   bool overwrite_ = false;
