@@ -141,17 +141,21 @@ TEST_F(AuditLocal, LegacyContainersWarnToMigrate) {
   Bytes enc = Concat({"ENCMODEL"}), env = Concat({"ENVMODEL"});
   enc.insert(enc.end(), legacy_body.begin(), legacy_body.end());
   env.insert(env.end(), legacy_body.begin(), legacy_body.end());
-  WriteFile(tree_ / "old.enc", enc);
-  WriteFile(tree_ / "older.bin", env);
-  AuditRun run = RunAudit({tree_.path()});
-  EXPECT_EQ(LevelOf(run, "local.legacy-container", "old.enc"), "warn");
-  EXPECT_EQ(LevelOf(run, "local.legacy-container", "older.bin"), "warn");
+  std::filesystem::create_directories(tree_ / "old");
+  WriteFile(tree_ / "old/a.enc", enc);
+  WriteFile(tree_ / "old/b.bin", env);
+  AuditRun run = RunAudit({tree_ / "old"});
+  EXPECT_EQ(LevelOf(run, "local.legacy-container", "a.enc"), "warn");
+  EXPECT_EQ(LevelOf(run, "local.legacy-container", "b.bin"), "warn");
   EXPECT_EQ(run.exit_code, 0);
-  EXPECT_EQ(RunAudit({"--fail-on", "warn", tree_.path()}).exit_code, 1);
-  // No legacy file, no finding: the .hmod in a clean tree is not one.
-  TempDir clean;
-  AuditRun none = RunAudit({clean.path()});
-  EXPECT_TRUE(Findings(none.doc, "local.legacy-container").empty());
+  EXPECT_EQ(RunAudit({"--fail-on", "warn", tree_ / "old"}).exit_code, 1);
+  // A tree without legacy files passes; an .hmod is not one.
+  std::filesystem::create_directories(tree_ / "new");
+  std::filesystem::create_directories(scratch_ / "new");
+  Encrypt("new/m", TestData(100, 1), {"file:" + MakeKeyFile(scratch_)});
+  AuditRun none = RunAudit({tree_ / "new"});
+  EXPECT_EQ(LevelOf(none, "local.legacy-container", "/new"), "pass");
+  EXPECT_EQ(none.exit_code, 0);
 }
 
 TEST_F(AuditLocal, KeyFilesReadableByOthersFail) {
@@ -256,7 +260,7 @@ TEST_F(AuditLocal, TableShowsWorstFirstWithFixes) {
   ASSERT_NE(pass, std::string::npos) << r.out;
   EXPECT_LT(fail, pass);
   EXPECT_NE(r.out.find("fix: encrypt it"), std::string::npos);
-  EXPECT_NE(r.out.find("1 fail, 0 warn, 2 pass"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("1 fail, 0 warn, 3 pass"), std::string::npos) << r.out;
   CliResult q = RunCli({"audit", "-q", tree_.path()});
   EXPECT_EQ(q.out.find("PASS"), std::string::npos) << q.out;
 }

@@ -19,6 +19,10 @@ using nlohmann::json;
 using audit::S3Client;
 using audit::S3Request;
 
+// The read-only policy of docs/AUDIT.md.
+constexpr const char* kReadOnlyActions =
+    R"("s3:ListBucket","s3:GetObject","s3:GetEncryptionConfiguration","s3:GetBucketPolicy",)"
+    R"("s3:GetBucketPublicAccessBlock","s3:GetBucketVersioning")";
 constexpr const char* kXmlns = R"( xmlns="http://s3.amazonaws.com/doc/2006-03-01/")";
 
 std::string Url(const std::string& s) { return audit::S3UriEncode(s, false); }
@@ -40,8 +44,7 @@ class AuditS3 : public ::testing::Test {
     }
     return env;
   }
-  S3Client Client() const {
-    const auto env = Env();
+  static S3Client ClientFor(const std::map<std::string, std::string>& env) {
     auto c = S3Client::FromEnvironment([env](const std::string& n) -> std::optional<std::string> {
       auto it = env.find(n);
       return it == env.end() ? std::nullopt : std::optional<std::string>(it->second);
@@ -49,6 +52,7 @@ class AuditS3 : public ::testing::Test {
     if (!c.ok()) throw std::runtime_error(c.error().message);
     return std::move(*c);
   }
+  S3Client Client() const { return ClientFor(Env()); }
   // One signed call that must succeed.
   void Call(const std::string& method, const std::string& bucket, const std::string& key, const std::string& sub,
             const std::string& body = {}, std::vector<std::string> headers = {}) const {
@@ -121,6 +125,33 @@ class AuditS3 : public ::testing::Test {
     return RunAudit(targets, env);
   }
 
+  // Credentials of a new moto IAM user allowed only `actions` (a JSON array's elements).
+  std::map<std::string, std::string> UserEnv(const std::string& user, const std::string& actions) const {
+    // No spaces: moto re-encodes the form body before checking its signature.
+    const std::string policy =
+        R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":[)" + actions + R"(],"Resource":"*"}]})";
+    aws::HttpClient http;
+    aws::Credentials admin;
+    admin.access_key_id = moto_->access_key_id();
+    admin.secret_access_key = SecretBytes::CopyFrom(AsBytes(moto_->secret_access_key()));
+    auto iam = [&](const std::string& form) {
+      auto r = http.Post({moto_->endpoint(), MotoServer::kRegion, "iam",
+                          "application/x-www-form-urlencoded; charset=utf-8", "", AsBytes(form)},
+                         admin);
+      if (!r.ok()) throw std::runtime_error("IAM call failed: " + r.error().message);
+      if (!r->ok()) throw std::runtime_error("IAM call failed: " + form + ": " + std::string(r->body.begin(), r->body.end()));
+      return std::string(r->body.begin(), r->body.end());
+    };
+    iam("Action=CreateUser&UserName=" + user + "&Version=2010-05-08");
+    iam("Action=PutUserPolicy&UserName=" + user + "&PolicyName=p&PolicyDocument=" + Url(policy) + "&Version=2010-05-08");
+    const std::string key = iam("Action=CreateAccessKey&UserName=" + user + "&Version=2010-05-08");
+    auto element = [&](const std::string& tag) {
+      const auto a = key.find("<" + tag + ">") + tag.size() + 2;
+      return key.substr(a, key.find("</" + tag + ">") - a);
+    };
+    return Env(element("AccessKeyId"), element("SecretAccessKey"));
+  }
+
   static MotoServer* moto_;
 };
 MotoServer* AuditS3::moto_ = nullptr;
@@ -184,6 +215,7 @@ TEST_F(AuditS3, UnprotectedBucketFailsAndPlaintextModelsAreFoundByTheirFirstByte
   gguf.tensors.push_back({"t", {4}, 0, TestData(16, 3), std::nullopt});
   Put("open-models", "team/odd name.dat", BuildGguf(gguf));
   Put("open-models", "team/kms.hmod", HmodModel(), "aws:kms");
+  Put("open-models", "team/old.enc", AsBytes("ENCMODEL...legacy whole-file container..."), "aws:kms");
   Put("open-models", "other/ignored.safetensors", BuildSafetensors({{"w", "F32", {1}, TestData(4, 4)}}));
   // A prefix without "/": moto's SigV4 check (unlike AWS) rejects "%2F" in a query value.
   AuditRun run = Audit({"s3://open-models/team"});
@@ -201,6 +233,7 @@ TEST_F(AuditS3, UnprotectedBucketFailsAndPlaintextModelsAreFoundByTheirFirstByte
   EXPECT_EQ(LevelOf(run, "s3.object-encryption", "team/llama.safetensors"), "fail");
   EXPECT_TRUE(Findings(run.doc, "s3.object-encryption", "team/kms.hmod").empty()) << "SSE-KMS object is fine";
   EXPECT_EQ(LevelOf(run, "s3.hmod-object", "team/kms.hmod"), "pass");
+  EXPECT_EQ(LevelOf(run, "s3.hmod-object", "team/old.enc"), "warn");
   EXPECT_TRUE(Findings(run.doc, "s3.plaintext-model", "other/ignored.safetensors").empty()) << "outside the prefix";
 }
 
@@ -269,31 +302,7 @@ TEST_F(AuditS3, ThousandsOfObjectsArePagedAndReadConcurrently) {
 TEST_F(AuditS3, ReadOnlyCredentialsAreEnough) {
   SecureBucket("readonly-models");
   Put("readonly-models", "models/plain.safetensors", BuildSafetensors({{"w", "F32", {1}, TestData(4, 7)}}));
-  // No spaces: moto re-encodes the form body before checking its signature.
-  const std::string policy =
-      R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:ListBucket","s3:GetObject",)"
-      R"("s3:GetEncryptionConfiguration","s3:GetBucketPolicy","s3:GetBucketPublicAccessBlock",)"
-      R"("s3:GetBucketVersioning"],"Resource":"*"}]})";
-  aws::HttpClient http;
-  aws::Credentials admin;
-  admin.access_key_id = moto_->access_key_id();
-  admin.secret_access_key = SecretBytes::CopyFrom(AsBytes(moto_->secret_access_key()));
-  auto iam = [&](const std::string& form) {
-    auto r = http.Post({moto_->endpoint(), MotoServer::kRegion, "iam", "application/x-www-form-urlencoded; charset=utf-8",
-                        "", AsBytes(form)},
-                       admin);
-    if (!r.ok()) throw std::runtime_error("IAM call failed: " + r.error().message);
-    if (!r->ok()) throw std::runtime_error("IAM call failed: " + form + ": " + std::string(r->body.begin(), r->body.end()));
-    return std::string(r->body.begin(), r->body.end());
-  };
-  iam("Action=CreateUser&UserName=auditor&Version=2010-05-08");
-  iam("Action=PutUserPolicy&UserName=auditor&PolicyName=read&PolicyDocument=" + Url(policy) + "&Version=2010-05-08");
-  const std::string key = iam("Action=CreateAccessKey&UserName=auditor&Version=2010-05-08");
-  auto element = [&](const std::string& tag) {
-    const auto a = key.find("<" + tag + ">") + tag.size() + 2;
-    return key.substr(a, key.find("</" + tag + ">") - a);
-  };
-  const auto env = Env(element("AccessKeyId"), element("SecretAccessKey"));
+  const auto env = UserEnv("auditor", kReadOnlyActions);
 
   AuditRun run = Audit({"s3://readonly-models"}, env);
   EXPECT_EQ(run.exit_code, 1) << run.err;  // the plaintext model and the missing policy fail
@@ -303,20 +312,28 @@ TEST_F(AuditS3, ReadOnlyCredentialsAreEnough) {
   EXPECT_EQ(LevelOf(run, "s3.default-encryption"), "pass");
 
   // The same user cannot write: the audit really ran with read-only rights.
-  auto read_env = env;
-  auto reader = S3Client::FromEnvironment([read_env](const std::string& n) -> std::optional<std::string> {
-    auto it = read_env.find(n);
-    return it == read_env.end() ? std::nullopt : std::optional<std::string>(it->second);
-  });
-  ASSERT_TRUE(reader.ok());
+  S3Client reader = ClientFor(env);
   S3Request put;
   put.method = "PUT";
   put.bucket = "readonly-models";
   put.key = "models/new";
   put.body = "x";
-  auto denied = reader->Send(put);
+  auto denied = reader.Send(put);
   ASSERT_TRUE(denied.ok());
   EXPECT_EQ(denied->status, 403) << denied->body;
+}
+
+// A permission missing for one bucket call makes that check a WARN naming the permission.
+TEST_F(AuditS3, MissingReadPermissionIsAWarningThatNamesIt) {
+  SecureBucket("partial-models");
+  const auto env = UserEnv("partial", R"("s3:ListBucket","s3:GetObject","s3:GetEncryptionConfiguration",)"
+                                      R"("s3:GetBucketPolicy","s3:GetBucketPublicAccessBlock")");
+  AuditRun run = Audit({"s3://partial-models"}, env);
+  const json v = OneFinding(run, "s3.versioning");
+  EXPECT_EQ(v["level"], "warn");
+  EXPECT_NE(v["message"].get<std::string>().find("AccessDenied"), std::string::npos) << v;
+  EXPECT_NE(v["remediation"].get<std::string>().find("s3:GetBucketVersioning"), std::string::npos) << v;
+  EXPECT_EQ(LevelOf(run, "s3.default-encryption"), "pass");
 }
 
 TEST_F(AuditS3, MissingBucketOrCredentialsMeanTheAuditCouldNotRun) {

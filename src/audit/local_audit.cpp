@@ -5,6 +5,7 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -15,6 +16,7 @@
 #include "audit/sniff.h"
 #include "hmod/io.h"
 #include "hmod/key_file.h"
+#include "keys/key_line.h"
 
 namespace hmod::audit {
 namespace {
@@ -42,6 +44,7 @@ struct Walk {
   bool tmpfs = false;
   size_t files = 0;
   size_t plaintext = 0;
+  size_t legacy = 0;
   std::vector<Secret> secrets;
   std::vector<Model> models;
 
@@ -71,17 +74,11 @@ std::optional<std::string> KeyIdOf(Content kind, std::string_view text) {
     return KeyFingerprint(*key);
   }
   if (kind == Content::kX25519Identity) {
-    constexpr std::string_view kPrefix = "hmod-x25519-identity-v1 ";
-    const auto at = text.find(kPrefix);
-    if (at == std::string_view::npos) return std::nullopt;
-    const std::string_view hex = text.substr(at + kPrefix.size(), 64);
-    SecretBytes secret(32);
-    size_t len = 0;
-    if (sodium_hex2bin(secret.secret().data(), 32, hex.data(), hex.size(), nullptr, &len, nullptr) != 0 || len != 32) {
-      return std::nullopt;
-    }
+    static constexpr KeyLineFormat kIdentity{"hmod-x25519-identity-v1 ", 32, "an x25519 identity", ""};
+    auto secret = DecodeKeyLine(text, kIdentity, "");
+    if (!secret.ok()) return std::nullopt;
     std::array<uint8_t, 32> pub{};
-    crypto_scalarmult_base(pub.data(), secret.secret().data());
+    crypto_scalarmult_base(pub.data(), secret->secret().data());
     return HexEncode(pub);
   }
   return std::nullopt;
@@ -175,10 +172,11 @@ void CheckFile(Walk& w, const std::string& path) {
   } else if (kind == Content::kHmod) {
     CheckContainer(w, path);
   } else if (kind == Content::kLegacyEncmodel || kind == Content::kLegacyEnvmodel) {
+    ++w.legacy;
     w.Add("local.legacy-container", Level::kWarn, path,
           std::string("legacy ") + (kind == Content::kLegacyEncmodel ? "ENCMODEL" : "ENVMODEL") +
               " container: no key commitment, no chunking, no list of who can open it",
-          "migrate: decrypt it with its key and re-encrypt with hmodctl encrypt, then delete the legacy file",
+          "migrate it to .hmod with hmodctl rotate --from-legacy (docs/LEGACY.md), then delete the legacy file",
           {{"format", ContentName(kind)}});
   } else if (IsSecretKey(kind)) {
     CheckSecret(w, path, kind, st, head);
@@ -243,6 +241,10 @@ Status AuditLocal(const Target& target, const Options&, Report& report) {
     CheckFile(w, target.path);
   }
   CheckKeysBesideModels(w);
+  if (w.legacy == 0) {
+    w.Add("local.legacy-container", Level::kPass, target.path,
+          "no legacy ENCMODEL/ENVMODEL container among " + std::to_string(w.files) + " file(s)");
+  }
   if (w.plaintext == 0) {
     w.Add(w.tmpfs ? "local.tmpfs-plaintext" : "local.plaintext-model", Level::kPass, target.path,
           "no plaintext model among " + std::to_string(w.files) + " file(s)" + (w.tmpfs ? " in tmpfs" : ""));

@@ -19,8 +19,10 @@ nlohmann::json FindingJson(const Finding& f) {
 }
 
 // SARIF locations are URI references: percent-encode what RFC 3986 does not allow as is.
-std::string UriReference(const std::string& s) {
+// A leading "./" is dropped: code scanning matches repository-relative paths.
+std::string UriReference(std::string_view s) {
   static const char* hex = "0123456789ABCDEF";
+  while (s.substr(0, 2) == "./") s.remove_prefix(2);
   std::string out;
   for (unsigned char c : s) {
     const bool plain = std::isalnum(c) || std::string_view("-._~/:@!$&'()*+,;=[]").find(static_cast<char>(c)) !=

@@ -16,7 +16,7 @@
 namespace hmod::audit {
 namespace {
 
-// Each finding from a bucket call that the auditor may not be allowed to make.
+// The findings of one S3 target; object workers add to them concurrently.
 struct Check {
   const Target& t;
   Report& report;
@@ -238,7 +238,7 @@ void CheckObject(Check& c, const S3Client& s3, const Object& o, Tally& tally) {
     c.report.findings.push_back(std::move(f));
   } else if (kind == Content::kLegacyEncmodel || kind == Content::kLegacyEnvmodel) {
     c.Add("s3.hmod-object", Level::kWarn, location, "legacy ENCMODEL/ENVMODEL container",
-          "migrate it to .hmod (decrypt with its key, hmodctl encrypt)", details);
+          "migrate it to .hmod (hmodctl rotate --from-legacy, docs/LEGACY.md) and replace the object", details);
   }
 }
 

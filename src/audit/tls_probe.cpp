@@ -94,9 +94,10 @@ void OnMessage(int write_p, int, int content_type, const void* buf, size_t len, 
 
 std::string OpenSslError() {
   const unsigned long e = ERR_peek_last_error();
-  std::string text = e ? ERR_reason_error_string(e) ? ERR_reason_error_string(e) : "TLS error" : "connection closed";
+  const char* reason = e ? ERR_reason_error_string(e) : nullptr;
   ERR_clear_error();
-  return text;
+  if (!e) return "connection closed";
+  return reason ? reason : "TLS error";
 }
 
 bool IsIpLiteral(const std::string& host) {
