@@ -220,13 +220,14 @@ Status AuditLocal(const Target& target, const Options&, Report& report) {
   std::error_code ec;
   const fs::file_status st = fs::status(target.path, ec);
   if (ec || !fs::exists(st)) {
-    return MakeError(ErrorCode::kIo, "cannot read " + target.path + ": " + (ec ? ec.message() : "no such file"));
+    // The target is printed before the message: no need to repeat the path.
+    return MakeError(ErrorCode::kIo, "cannot read: " + (ec ? ec.message() : std::string("no such file")));
   }
   Walk w{target, report};
   w.tmpfs = IsTmpfs(target.path);
   if (fs::is_directory(st)) {
     fs::recursive_directory_iterator it(target.path, fs::directory_options::skip_permission_denied, ec);
-    if (ec) return MakeError(ErrorCode::kIo, "cannot list " + target.path + ": " + ec.message());
+    if (ec) return MakeError(ErrorCode::kIo, "cannot list the directory: " + ec.message());
     for (; it != fs::recursive_directory_iterator(); it.increment(ec)) {
       if (ec) {
         w.Add("local.unreadable", Level::kWarn, target.path, "stopped listing: " + ec.message(),
