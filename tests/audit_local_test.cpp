@@ -6,6 +6,7 @@
 
 #include <filesystem>
 
+#include "audit/sniff.h"
 #include "support/audit_fixture.h"
 #include "support/model_builder.h"
 
@@ -57,6 +58,23 @@ std::map<std::string, std::pair<Bytes, std::string>> EveryModelFormat() {
       {"j.bin", {ZipWithFirstEntry("weights.npy"), "npz"}},
       {"k.bin", {ZipWithFirstEntry("metadata.json"), "keras"}},
   };
+}
+
+// Recognition by content must not cry wolf: random bytes (compressed or encrypted data) and
+// text are not models, and every format is told apart from the others.
+TEST(AuditSniff, RandomBytesAndTextAreNotModels) {
+  for (uint64_t seed = 0; seed < 4000; ++seed) {
+    const Bytes data = TestData(audit::kSniffBytes, seed);
+    const auto kind = audit::Sniff(data, 1 << 20);
+    EXPECT_FALSE(audit::IsPlaintextModel(kind)) << "seed " << seed << ": " << audit::ContentName(kind);
+  }
+  for (const char* text : {"{\"weights\": [1, 2, 3]}\n", "# hmod-key-v1 in a comment only\n", "PK not a zip", "GGUF\xff\xff\xff\xff"}) {
+    const std::string t = text;
+    EXPECT_EQ(audit::Sniff(AsBytes(t), t.size()), audit::Content::kUnknown) << t;
+  }
+  for (const auto& [name, model] : EveryModelFormat()) {
+    EXPECT_STREQ(audit::ContentName(audit::Sniff(model.first, model.first.size())), model.second.c_str()) << name;
+  }
 }
 
 class AuditLocal : public ::testing::Test {
