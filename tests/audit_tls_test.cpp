@@ -67,6 +67,16 @@ TEST_F(AuditTls, LegacyVersionsAndWeakCiphersFail) {
   EXPECT_EQ(run.exit_code, 1);
 }
 
+TEST_F(AuditTls, StaticRsaKeyExchangeWarns) {
+  ca_->Issue("rsa", "IP:127.0.0.1", -kDay, 365 * kDay, /*client=*/false, /*rsa=*/true);
+  TlsServer server(ca_->Cert("rsa"), ca_->Key("rsa"), {"-tls1_2", "-cipher", "AES128-GCM-SHA256"});
+  AuditRun run = Audit(server);
+  const auto f = OneFinding(run, "tls.weak-ciphers");
+  EXPECT_EQ(f["level"], "warn");
+  EXPECT_EQ(f["details"]["cipher"], "AES128-GCM-SHA256");
+  EXPECT_NE(f["message"].get<std::string>().find("forward secrecy"), std::string::npos);
+}
+
 TEST_F(AuditTls, UntrustedChainFailsWithoutTheRightCa) {
   TlsServer server(ca_->Cert("good"), ca_->Key("good"), {});
   // Without --ca the system store does not know the test CA.

@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/rsa.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
 #include <signal.h>
@@ -96,12 +97,12 @@ TestCa::TestCa(std::string dir) : dir_(std::move(dir)), impl_(std::make_unique<I
 TestCa::~TestCa() = default;
 
 void TestCa::Issue(const std::string& name, const std::string& sans, long not_before_seconds, long not_after_seconds,
-                   bool client) {
-  KeyPtr key(EVP_EC_gen("P-256"));
+                   bool client, bool rsa) {
+  KeyPtr key(rsa ? EVP_RSA_gen(2048) : EVP_EC_gen("P-256"));
   Check(key != nullptr, "EC key generation");
   CertPtr c = MakeCert(key.get(), name, impl_->cert.get(), not_before_seconds, not_after_seconds);
   AddExtension(c.get(), impl_->cert.get(), NID_basic_constraints, "critical,CA:FALSE");
-  AddExtension(c.get(), impl_->cert.get(), NID_key_usage, "critical,digitalSignature");
+  AddExtension(c.get(), impl_->cert.get(), NID_key_usage, rsa ? "critical,digitalSignature,keyEncipherment" : "critical,digitalSignature");
   AddExtension(c.get(), impl_->cert.get(), NID_ext_key_usage, client ? "clientAuth" : "serverAuth");
   AddExtension(c.get(), impl_->cert.get(), NID_authority_key_identifier, "keyid:always");
   if (!sans.empty()) AddExtension(c.get(), impl_->cert.get(), NID_subject_alt_name, sans);

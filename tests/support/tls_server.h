@@ -21,9 +21,10 @@ class TestCa {
   TestCa& operator=(const TestCa&) = delete;
 
   // Issues DIR/NAME.pem (certificate) and DIR/NAME.key (key, 0600). `sans` are
-  // subjectAltName entries ("IP:127.0.0.1", "DNS:host"); validity is relative to now.
+  // subjectAltName entries ("IP:127.0.0.1", "DNS:host"); validity is relative to now. The key
+  // is EC P-256, or RSA-2048 with `rsa` (for static-RSA key exchange).
   void Issue(const std::string& name, const std::string& sans, long not_before_seconds, long not_after_seconds,
-             bool client = false);
+             bool client = false, bool rsa = false);
   std::string Cert(const std::string& name) const { return dir_ + "/" + name + ".pem"; }
   std::string Key(const std::string& name) const { return dir_ + "/" + name + ".key"; }
   std::string ca_file() const { return dir_ + "/ca.pem"; }
