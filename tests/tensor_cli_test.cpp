@@ -262,6 +262,27 @@ TEST_F(TensorCli, DecryptTensorWritesExactlyThatTensor) {
   }
 }
 
+// A plain tensor larger than one read (4 MiB) comes out whole, and a flipped byte in it fails
+// with nothing under the output name.
+TEST_F(TensorCli, DecryptTensorOfALargeClearTensor) {
+  const Bytes big = TestData(9 * 1024 * 1024 + 3, 51);
+  const Bytes model = BuildSafetensors({{"clear.big", "U8", {big.size()}, big}, {"w", "F32", {4}, TestData(16, 52)}});
+  const std::string enc = EncryptFile(model, "c.safetensors", {"--plaintext-tensors", "clear.*"});
+  const std::string out = dir_ / "big.bin";
+  CliResult r = RunCli({"decrypt", "-q", "--kek", Kek(), "--tensor", "clear.big", "-o", out, enc});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(ReadFile(out), big);
+  std::remove(out.c_str());
+  Bytes bytes = ReadFile(enc);
+  auto at = std::search(bytes.begin(), bytes.end(), big.begin(), big.begin() + 4096);
+  ASSERT_NE(at, bytes.end());
+  at[5 * 1024 * 1024] ^= 1;
+  WriteFile(enc, bytes);
+  CliResult bad = RunCli({"decrypt", "-q", "--kek", Kek(), "--tensor", "clear.big", "-o", out, enc});
+  EXPECT_EQ(bad.exit_code, 6) << bad.err;
+  EXPECT_FALSE(Exists(out));
+}
+
 TEST_F(TensorCli, DecryptTensorThatDoesNotExistFails) {
   const std::string enc = EncryptFile(EveryDtypeSafetensors(), "m.safetensors");
   for (const std::string name : {"no.such.tensor", "model.t_f32", "model"}) {
