@@ -17,6 +17,12 @@ using nlohmann::json;
 
 std::string AsString(const Bytes& b) { return std::string(b.begin(), b.end()); }
 
+// A string literal's bytes without its terminating NUL (embedded NULs included).
+template <size_t N>
+std::string_view Lit(const char (&s)[N]) {
+  return std::string_view(s, N - 1);
+}
+
 Bytes Concat(std::initializer_list<std::string_view> parts) {
   Bytes out;
   for (auto p : parts) out.insert(out.end(), p.begin(), p.end());
@@ -54,7 +60,7 @@ std::map<std::string, std::pair<Bytes, std::string>> EveryModelFormat() {
       {"f.bin", {Concat({std::string_view("\x08\x07\x12\x07pytorch\x1a\x03" "2.1\x3a\x10", 17), std::string(32, 'g')}), "onnx"}},
       {"g.bin", {Concat({std::string_view("\x89HDF\r\n\x1a\n\x00\x00\x00\x00", 12), std::string(100, '\0')}), "hdf5"}},
       {"h.bin", {Concat({std::string_view("\x1c\x00\x00\x00TFL3\x00\x00", 10), std::string(100, '\0')}), "tflite"}},
-      {"i.bin", {Concat({std::string_view("\x93NUMPY\x01\x00\x76\x00{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", 70)}), "npy"}},
+      {"i.bin", {Concat({Lit("\x93NUMPY\x01\x00\x76\x00{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }")}), "npy"}},
       {"j.bin", {ZipWithFirstEntry("weights.npy"), "npz"}},
       {"k.bin", {ZipWithFirstEntry("metadata.json"), "keras"}},
   };
