@@ -133,7 +133,7 @@ TEST(LegacyJson, ParserIsStrict) {
   }
   auto ok = legacy::ParseJson(" {\"b\": [1, -2.5e3, true, null], \"a\": \"\\u00fc\\ud83e\\udd99\"} ", "t");
   ASSERT_TRUE(ok.ok()) << ok.error().message;
-  EXPECT_EQ(ok->members[0].first, "b");  // file order kept
+  EXPECT_EQ(ok->members[0].key, "b");  // file order kept
   EXPECT_EQ(ok->Find("a")->text, "\xC3\xBC\xF0\x9F\xA6\x99");
 }
 

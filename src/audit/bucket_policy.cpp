@@ -54,7 +54,10 @@ std::vector<std::string> ConditionValues(const json& st, std::initializer_list<c
   std::vector<std::string> out;
   if (!st.contains("Condition") || !st["Condition"].is_object()) return out;
   for (const auto& [op, body] : st["Condition"].items()) {
-    const bool wanted = std::any_of(operators.begin(), operators.end(), [&](const char* o) { return Lower(op) == Lower(o); });
+    // A named copy: clang 14 cannot capture a structured binding in a lambda (the fuzz build).
+    const std::string op_name = Lower(op);
+    const bool wanted =
+        std::any_of(operators.begin(), operators.end(), [&](const char* o) { return op_name == Lower(o); });
     if (!wanted || !body.is_object()) continue;
     for (const auto& [k, v] : body.items()) {
       if (Lower(k) == Lower(key)) {

@@ -119,12 +119,12 @@ Status ParseEnvModel(const JsonValue& doc, LegacyInfo& info) {
   // The seed reads envelope.get("metadata", {}).
   if (const JsonValue* meta = doc.Find("metadata")) {
     if (meta->type != JsonValue::Type::kObject) return Malformed(f, "metadata is not an object");
-    for (const auto& [k, v] : meta->members) {
+    for (const auto& v : meta->members) {
       if (v.type != JsonValue::Type::kString) {
-        return Malformed(f, "metadata value of \"" + k +
+        return Malformed(f, "metadata value of \"" + v.key +
                                 "\" is not a string (a KMS encryption context holds strings only)");
       }
-      info.metadata.emplace_back(k, v.text);
+      info.metadata.emplace_back(v.key, v.text);
     }
   }
   info.aad_json = legacy::PythonJsonDumps(info.metadata);

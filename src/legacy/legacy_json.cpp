@@ -61,7 +61,8 @@ class Parser {
         if (!Eat(':')) return Fail("expected ':'");
         SkipSpace();
         HMOD_ASSIGN_OR_RETURN(JsonValue member, Value(depth + 1));
-        v.members.emplace_back(std::move(key), std::move(member));
+        member.key = std::move(key);
+        v.members.push_back(std::move(member));
         SkipSpace();
         if (Eat('}')) return v;
         if (!Eat(',')) return Fail("expected ',' or '}'");
@@ -254,8 +255,8 @@ void AppendPythonString(std::string& out, std::string_view s) {
 }  // namespace
 
 const JsonValue* JsonValue::Find(std::string_view name) const {
-  for (const auto& [k, v] : members) {
-    if (k == name) return &v;
+  for (const auto& m : members) {
+    if (m.key == name) return &m;
   }
   return nullptr;
 }

@@ -17,8 +17,11 @@ struct JsonValue {
   Type type = Type::kNull;
   bool boolean = false;
   std::string text;  // kString: decoded UTF-8; kNumber: the literal as written
-  std::vector<std::pair<std::string, JsonValue>> members;  // kObject, in file order
-  std::vector<JsonValue> items;                             // kArray
+  std::string key;                 // the member's name, when this value is an object member
+  // kObject, in file order, each with its `key`. (Not pair<string, JsonValue>: a pair needs
+  // the complete type, and clang with libstdc++ rejects it here.)
+  std::vector<JsonValue> members;
+  std::vector<JsonValue> items;    // kArray
 
   // The member named `name`, or nullptr.
   const JsonValue* Find(std::string_view name) const;
