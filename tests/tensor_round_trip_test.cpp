@@ -56,6 +56,18 @@ Bytes OnlyEmptyTensors() {
   return BuildSafetensors({{"a.bias", "F32", {0}, {}}, {"b", "U8", {0, 4}, {}}}, &metadata);
 }
 
+// Tensors sized around the pipeline's 512 KiB batches (32 chunks): a message of whole
+// batches ends with an empty final chunk, which rides in its last batch (33 chunks).
+Bytes BatchBoundaryTensors() {
+  constexpr uint64_t kBatch = 32 * 16384;
+  std::vector<SafetensorsTensor> tensors;
+  const uint64_t sizes[] = {kBatch - 1, kBatch, kBatch + 1, 2 * kBatch, 16384, 33 * 16384, 0};
+  for (size_t i = 0; i < std::size(sizes); ++i) {
+    tensors.push_back({"t" + std::to_string(i) + ".weight", "U8", {sizes[i]}, TestData(sizes[i], 60 + i)});
+  }
+  return BuildSafetensors(tensors);
+}
+
 Bytes GgufVersion2WithGaps() {
   GgufSpec spec;
   spec.version = 2;
@@ -84,6 +96,7 @@ const std::vector<ModelCase>& Models() {
          return BuildSafetensors({}, &m);
        }},
       {"SafetensorsOnlyEmptyTensors", OnlyEmptyTensors},
+      {"SafetensorsBatchBoundaries", BatchBoundaryTensors},
       {"GgufDefaultAlignment", [] { return MixedGguf(0); }},
       {"GgufAlignment64", [] { return MixedGguf(64); }},
       {"GgufAlignment4096", [] { return MixedGguf(4096); }},

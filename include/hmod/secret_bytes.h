@@ -7,9 +7,10 @@
 
 namespace hmod {
 
-// Owns `size` bytes allocated with libsodium's sodium_malloc (mlock'ed, guard pages,
-// wiped by sodium_free). Move-only. The only way to reach the bytes is the greppable
-// accessor `secret()`; nothing here ever prints or logs them.
+// Owns `size` bytes of libsodium's sodium_malloc'd memory (mlock'ed, guard pages, wiped
+// when freed); secrets of up to 128 bytes share guarded slabs, one slot each. Move-only.
+// The only way to reach the bytes is the greppable accessor `secret()`; nothing here ever
+// prints or logs them.
 class SecretBytes {
  public:
   SecretBytes() = default;

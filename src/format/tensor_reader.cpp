@@ -214,7 +214,8 @@ Result<uint64_t> TensorFile::Restore(ByteSink& out, const StreamOptions& stream)
         started_ = true;
       }
       if (chunk_ == chunks_) return false;
-      const uint64_t n = std::min<uint64_t>(detail::kBatchChunks, chunks_ - chunk_);
+      const uint64_t left = chunks_ - chunk_;
+      const uint64_t n = left == detail::kBatchMaxChunks ? left : std::min<uint64_t>(detail::kBatchChunks, left);
       const uint64_t from = kStreamHeaderBytes + chunk_ * kChunkCiphertextBytes;
       const uint64_t to = std::min(e.stored_length, from + n * kChunkCiphertextBytes);
       HMOD_TRY(f_.source_.ReadAt(e.offset + from, MutableByteSpan(b.in, static_cast<size_t>(to - from))));

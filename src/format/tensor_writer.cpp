@@ -211,14 +211,15 @@ Result<EncryptSummary> EncryptModelToContainer(const PositionalSource& source, c
     Result<bool> Seal(IndexEntry&, Batch& b) {
       if (sealed_final_) return false;
       const size_t n = static_cast<size_t>(std::min<uint64_t>(detail::kBatchPlainBytes, remaining_));
+      const bool last = remaining_ == n;  // this batch ends with the final chunk
       HMOD_TRY(ReadSource(b.in, n));
       b.kind = BatchKind::kSeal;
       b.keys = keys_;
       b.first_chunk = chunk_;
       b.in_bytes = n;
-      b.chunks = detail::SealChunks(n);
+      b.chunks = detail::SealChunks(n, last);
       chunk_ += b.chunks;
-      sealed_final_ = n < detail::kBatchPlainBytes;  // this batch ends with the final chunk
+      sealed_final_ = last;
       return true;
     }
 

@@ -23,7 +23,11 @@ namespace hmod::detail {
 inline constexpr size_t kBatchChunks = 32;
 inline constexpr size_t kBatchPlainBytes = kBatchChunks * kChunkBytes;             // 512 KiB
 inline constexpr size_t kBatchCipherBytes = kBatchChunks * kChunkCiphertextBytes;  // + tags
-inline constexpr size_t kBatchBufferBytes = kBatchCipherBytes;
+// A batch that ends its message may carry one chunk more: a message of whole batches ends
+// with an empty final chunk, which would otherwise cost a batch of its own (once per tensor
+// in a per-tensor file).
+inline constexpr size_t kBatchMaxChunks = kBatchChunks + 1;
+inline constexpr size_t kBatchBufferBytes = kBatchMaxChunks * kChunkCiphertextBytes;
 
 enum class BatchKind : uint8_t {
   kCopy,  // write in[0, in_bytes) as it is
@@ -47,9 +51,9 @@ struct Batch {
 };
 
 // Number of chunks in a seal batch of `in_bytes` plaintext: full chunks, then the final
-// (short, maybe empty) chunk if the batch is not full.
-inline size_t SealChunks(size_t in_bytes) {
-  return in_bytes / kChunkBytes + (in_bytes < kBatchPlainBytes ? 1 : 0);
+// (short, maybe empty) chunk if the batch ends the message.
+inline size_t SealChunks(size_t in_bytes, bool ends_message) {
+  return in_bytes / kChunkBytes + (ends_message ? 1 : 0);
 }
 
 class BatchProducer {

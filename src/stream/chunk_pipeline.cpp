@@ -170,7 +170,7 @@ class Engine {
     HMOD_ASSIGN_OR_RETURN(bool more, producer_.Next(s.batch));
     if (!more) return false;
     const Batch& b = s.batch;
-    if (b.in_bytes > kBatchBufferBytes || b.chunks > kBatchChunks) {
+    if (b.in_bytes > kBatchBufferBytes || b.chunks > kBatchMaxChunks) {
       return MakeError(ErrorCode::kCrypto, "internal: oversized batch");
     }
     if (b.kind != BatchKind::kCopy) {
@@ -326,8 +326,8 @@ class StreamSealer final : public detail::BatchProducer {
     b.keys = keys_;
     b.first_chunk = next_chunk_;
     b.in_bytes = n;
-    b.chunks = detail::SealChunks(n);
     done_ = n < kBatchPlainBytes;
+    b.chunks = detail::SealChunks(n, done_);
     next_chunk_ += b.chunks;
     consumed_ += n;
     b.report_progress = true;
