@@ -100,6 +100,13 @@ Status EncryptChunkedStream(const ChunkKeys& keys, ByteSource& in, ByteSink& out
 Result<uint64_t> DecryptChunkedStream(const ChunkKeys& keys, ByteSource& in, ByteSink& out,
                                       const StreamOptions& options = {});
 
+// Re-encrypts the chunks that follow a message header (checked by ForDecryption of
+// `old_keys`) as a new message under `new_keys`, whose header is written first: each chunk
+// is opened and sealed again in one pass, in place, in parallel. The same release rule as
+// decryption: nothing is written past the first chunk that fails. Returns the plaintext size.
+Result<uint64_t> ResealChunkedStream(const ChunkKeys& old_keys, const ChunkKeys& new_keys, ByteSource& in,
+                                     ByteSink& out, const StreamOptions& options = {});
+
 // Random access to one message stored at [offset, offset + length) of a positional source.
 // Open() checks the commitment and authenticates the final chunk (and so the length);
 // reads then decrypt only the chunks they touch. Thread-safe for concurrent reads.

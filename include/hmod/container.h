@@ -47,4 +47,17 @@ struct DecryptSummary {
 Result<DecryptSummary> DecryptContainer(ByteSource& in, ByteSink& out, ProviderList& providers,
                                         const DecryptOptions& options);
 
+struct ReencryptSummary {
+  Header header;          // the new file's
+  std::string opened_by;  // the provider that opened the old one
+  uint64_t plaintext_bytes = 0;
+};
+
+// Re-encrypts a stream-layout .hmod read from `in` (opened with `open`) into a new one on
+// `out` under a new data key wrapped for `wrap`, keeping the suite and the encryption
+// context. Every chunk is authenticated and sealed again in one pass; only chunks that
+// authenticated reach `out`, and any failure is returned.
+Result<ReencryptSummary> ReencryptStreamContainer(ByteSource& in, ByteSink& out, ProviderList& open,
+                                                  ProviderList& wrap, const StreamOptions& stream);
+
 }  // namespace hmod

@@ -129,6 +129,9 @@ class AtomicFile final : public ByteSink {
   AtomicFile() = default;
   void WriteBehind();
   static constexpr uint64_t kWriteBehindWindow = 8u << 20;
+  // Windows in flight before we wait for the oldest: waiting on the one just before stalled
+  // the writer, and the ring behind it, on every window (re-encrypt 1 GiB: 1.12 -> 0.89 s).
+  static constexpr uint64_t kWriteBehindLag = 8;
   int fd_ = -1;
   uint64_t written_ = 0, started_ = 0;  // bytes written; bytes whose writeback was started
   std::string path_, temp_path_;

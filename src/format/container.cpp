@@ -83,4 +83,34 @@ Result<DecryptSummary> DecryptContainer(ByteSource& in, ByteSink& out, ProviderL
   return summary;
 }
 
+Result<ReencryptSummary> ReencryptStreamContainer(ByteSource& in, ByteSink& out, ProviderList& open,
+                                                  ProviderList& wrap, const StreamOptions& stream) {
+  HMOD_ASSIGN_OR_RETURN(ParsedHeader parsed, ReadHeader(in));
+  if (parsed.header.layout != Layout::kStream) {
+    return MakeError(ErrorCode::kUnsupported, "internal: not a stream-layout file");
+  }
+  HMOD_ASSIGN_OR_RETURN(OpenedHeader opened, OpenHeader(std::move(parsed), open));
+  const Header& h = opened.parsed.header;
+  std::array<uint8_t, kStreamHeaderBytes> stream_header{};
+  HMOD_ASSIGN_OR_RETURN(size_t got, in.Read(stream_header));
+  if (got != stream_header.size()) {
+    return MakeError(ErrorCode::kAuthFailed, "payload truncated: its header is incomplete");
+  }
+  HMOD_ASSIGN_OR_RETURN(ChunkKeys old_keys,
+                        ChunkKeys::ForDecryption(h.suite, opened.payload_key,
+                                                 EntryContext(opened.core_digest, 0, ""), stream_header));
+  // A new data key, file id and salt; the suite and the encryption context stay.
+  HMOD_ASSIGN_OR_RETURN(SealedHeader sealed, SealNewHeader(Layout::kStream, h.suite, h.context, {}, wrap));
+  HMOD_TRY(out.Write(sealed.region));
+  HMOD_ASSIGN_OR_RETURN(ChunkKeys new_keys,
+                        ChunkKeys::ForEncryption(h.suite, sealed.payload_key,
+                                                 EntryContext(sealed.core_digest, 0, "")));
+  HMOD_ASSIGN_OR_RETURN(uint64_t n, ResealChunkedStream(old_keys, new_keys, in, out, stream));
+  ReencryptSummary summary;
+  summary.header = std::move(sealed.header);
+  summary.opened_by = opened.opened_by;
+  summary.plaintext_bytes = n;
+  return summary;
+}
+
 }  // namespace hmod

@@ -127,16 +127,16 @@ Status AtomicFile::Write(ByteSpan data) {
 }
 
 // Write-behind: start writeback of each full window as soon as it is written, and wait
-// for the one before it, then drop that one from the page cache. Dirty pages stay bounded
-// (about two windows), the device works while we compute, and the fsync in Commit() finds
+// for the one kWriteBehindLag windows back, then drop that one from the page cache. Dirty
+// pages stay bounded (kWriteBehindLag + 1 windows), the device works while we compute, and the fsync in Commit() finds
 // little left to do. The output is therefore not left in the page cache (like dd
 // oflag=direct): a huge output does not evict everything else. Failures here are
 // ignored: the fsync is what makes the file durable, and it reports every write error.
 void AtomicFile::WriteBehind() {
   while (written_ - started_ >= kWriteBehindWindow) {
     ::sync_file_range(fd_, static_cast<off_t>(started_), kWriteBehindWindow, SYNC_FILE_RANGE_WRITE);
-    if (started_ >= kWriteBehindWindow) {
-      const off_t prev = static_cast<off_t>(started_ - kWriteBehindWindow);
+    if (started_ >= kWriteBehindLag * kWriteBehindWindow) {
+      const off_t prev = static_cast<off_t>(started_ - kWriteBehindLag * kWriteBehindWindow);
       ::sync_file_range(fd_, prev, kWriteBehindWindow,
                         SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
       // That window is clean now: drop it from the page cache, so the next windows reuse

@@ -2,20 +2,18 @@
 
 #include <algorithm>
 #include <mutex>
-#include <thread>
 
 #include "hmod/container.h"
 #include "hmod/model_file.h"
 #include "hmod/tensor_container.h"
 #include "keys/locked_provider.h"
-#include "rotate/byte_channel.h"
 #include "rotate/restored_model_source.h"
 
 namespace hmod::rotate {
 namespace {
 
-// The decrypting thread unwraps while the encrypting one wraps, possibly with the same
-// provider: one lock serialises all their calls.
+// Non-owning views of the plan's providers, one of which may also open the file; one lock
+// serialises all their calls (a provider need not be thread-safe).
 ProviderList Borrow(const KeySetPlan& plan, std::mutex& mu) {
   ProviderList list;
   for (const auto& slot : plan.slots) list.push_back(std::make_unique<LockedProvider>(*slot.wrap_with, mu));
@@ -46,36 +44,16 @@ std::string LiteralGlob(const std::string& name) {
   return g;
 }
 
-// Stream layout: one thread decrypts into a bounded channel, this one encrypts from it.
-Result<EncryptSummary> ReencryptStream(const std::string& path, const Header& old, ProviderList& open,
-                                       ProviderList& wrap, const StreamOptions& stream, ByteSink& out,
-                                       std::string& opened_by) {
+// Stream layout: every chunk opened and sealed again in one pass (ResealChunkedStream).
+Result<EncryptSummary> ReencryptStream(const std::string& path, ProviderList& open, ProviderList& wrap,
+                                       const StreamOptions& stream, ByteSink& out, std::string& opened_by) {
   HMOD_ASSIGN_OR_RETURN(auto in, InputFile::Open(path));
-  ByteChannel channel;
-  ByteChannel::Sink to_channel(channel);
-  ByteChannel::Source from_channel(channel);
-  Status decrypted = OkStatus();
-  std::thread producer([&] {
-    DecryptOptions d;
-    d.stream.threads = stream.threads;
-    auto r = DecryptContainer(*in, to_channel, open, d);
-    if (r.ok()) {
-      opened_by = r->opened_by;
-      channel.Close(OkStatus());
-    } else {
-      decrypted = r.error();
-      channel.Close(r.error());
-    }
-  });
-  EncryptOptions e;
-  e.suite = old.suite;
-  e.context = old.context;
-  e.stream = stream;
-  auto encrypted = EncryptToContainer(from_channel, out, wrap, e);
-  if (!encrypted.ok()) channel.Abandon();
-  producer.join();
-  if (!decrypted.ok()) return decrypted.error();  // the cause, not the consumer's echo of it
-  return encrypted;
+  HMOD_ASSIGN_OR_RETURN(ReencryptSummary r, ReencryptStreamContainer(*in, out, open, wrap, stream));
+  opened_by = r.opened_by;
+  EncryptSummary summary;
+  summary.header = std::move(r.header);
+  summary.plaintext_bytes = r.plaintext_bytes;
+  return summary;
 }
 
 Result<EncryptSummary> ReencryptTensors(const std::string& path, ParsedHeader parsed, ProviderList& open,
@@ -121,7 +99,7 @@ Result<uint64_t> Reencrypt(const std::string& path, const ParsedHeader& parsed, 
   HMOD_ASSIGN_OR_RETURN(EncryptSummary summary,
                         parsed.header.layout == Layout::kTensors
                             ? ReencryptTensors(path, parsed, open, wrap, request, counted, opened_by)
-                            : ReencryptStream(path, parsed.header, open, wrap, request.stream, counted, opened_by));
+                            : ReencryptStream(path, open, wrap, request.stream, counted, opened_by));
   new_file_id = HexEncode(summary.header.file_id);
   return counted.n;
 }

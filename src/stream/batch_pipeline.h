@@ -33,11 +33,15 @@ enum class BatchKind : uint8_t {
   kCopy,  // write in[0, in_bytes) as it is
   kSeal,  // in: plaintext chunks (the last may be short or empty); out: ciphertext
   kOpen,  // in: ciphertext chunks (the last may be short); out: plaintext
+  // in: ciphertext chunks under `keys`; out: the same chunks of plaintext sealed under
+  // `reseal_keys` (same sizes and offsets: a re-encryption in one pass over the bytes).
+  kReseal,
 };
 
 struct Batch {
   BatchKind kind = BatchKind::kCopy;
-  std::shared_ptr<const ChunkKeys> keys;  // kSeal, kOpen
+  std::shared_ptr<const ChunkKeys> keys;         // kSeal, kOpen, kReseal
+  std::shared_ptr<const ChunkKeys> reseal_keys;  // kReseal
   uint64_t first_chunk = 0;
   size_t chunks = 0;
   uint8_t* in = nullptr;  // kBatchBufferBytes of storage owned by the engine

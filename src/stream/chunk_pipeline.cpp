@@ -46,8 +46,9 @@ struct Slot {
   std::optional<Error> error;
 };
 
-// Transforms one batch. On failure, out_bytes covers only the chunks before the failure.
-void ProcessBatch(ChunkCipher& cipher, Slot& slot) {
+// Transforms one batch with `cipher` (and `reseal` for kReseal). On failure, out_bytes
+// covers only the chunks before the failure.
+void ProcessBatch(ChunkCipher& cipher, ChunkCipher* reseal, Slot& slot) {
   const Batch& b = slot.batch;
   const bool seal = b.kind == BatchKind::kSeal;
   const size_t in_unit = seal ? kChunkBytes : kChunkCiphertextBytes;
@@ -64,7 +65,13 @@ void ProcessBatch(ChunkCipher& cipher, Slot& slot) {
       st = MakeError(ErrorCode::kAuthFailed, "message truncated: final chunk shorter than a tag");
     } else {
       m = n - kAeadTagBytes;
-      st = cipher.Open(b.first_chunk + i, src, MutableByteSpan(slot.out.get() + out_pos, m));
+      uint8_t* plain = slot.out.get() + out_pos;
+      st = cipher.Open(b.first_chunk + i, src, MutableByteSpan(plain, m));
+      if (st.ok() && b.kind == BatchKind::kReseal) {
+        // Sealed in place: the new chunk takes exactly the old one's room.
+        st = reseal->Seal(b.first_chunk + i, ByteSpan(plain, m), MutableByteSpan(plain, n));
+        m = n;
+      }
     }
     if (!st.ok()) {
       Error e = st.error();
@@ -79,6 +86,42 @@ void ProcessBatch(ChunkCipher& cipher, Slot& slot) {
     out_pos += m;
   }
   slot.out_bytes = out_pos;
+}
+
+// The ciphers of one batch, made once per message a worker meets (a per-tensor file is
+// many messages).
+class CipherCache {
+ public:
+  // The cipher for `keys`, or the error making it failed with.
+  Result<ChunkCipher*> For(const std::shared_ptr<const ChunkKeys>& keys, int which) {
+    Entry& e = entries_[which];
+    if (!e.cipher || e.keys != keys) {
+      e.keys = keys;
+      e.cipher.emplace(ChunkCipher::Create(*keys));
+    }
+    if (!e.cipher->ok()) return e.cipher->error();
+    return &**e.cipher;
+  }
+
+ private:
+  struct Entry {
+    std::shared_ptr<const ChunkKeys> keys;
+    std::optional<Result<ChunkCipher>> cipher;
+  };
+  Entry entries_[2];
+};
+
+// Processes `slot` with ciphers from `cache`; a cipher that cannot be made fails the batch.
+void ProcessWithCache(CipherCache& cache, Slot& slot) {
+  auto cipher = cache.For(slot.batch.keys, 0);
+  Result<ChunkCipher*> reseal = static_cast<ChunkCipher*>(nullptr);
+  if (cipher.ok() && slot.batch.kind == BatchKind::kReseal) reseal = cache.For(slot.batch.reseal_keys, 1);
+  if (!cipher.ok() || !reseal.ok()) {
+    slot.error = !cipher.ok() ? cipher.error() : reseal.error();
+    slot.out_bytes = 0;
+    return;
+  }
+  ProcessBatch(**cipher, *reseal, slot);
 }
 
 class Engine {
@@ -106,8 +149,8 @@ class Engine {
     if (!second.ok() || !*second) {
       Slot& s = slots_[0];
       if (s.batch.kind != BatchKind::kCopy) {
-        HMOD_ASSIGN_OR_RETURN(ChunkCipher cipher, ChunkCipher::Create(*s.batch.keys));
-        ProcessBatch(cipher, s);
+        CipherCache cache;
+        ProcessWithCache(cache, s);
       }
       HMOD_TRY(WriteSlot(s));
       if (!second.ok()) return second.error();
@@ -174,7 +217,9 @@ class Engine {
       return MakeError(ErrorCode::kCrypto, "internal: oversized batch");
     }
     if (b.kind != BatchKind::kCopy) {
-      if (!b.keys) return MakeError(ErrorCode::kCrypto, "internal: batch without keys");
+      if (!b.keys || (b.kind == BatchKind::kReseal && !b.reseal_keys)) {
+        return MakeError(ErrorCode::kCrypto, "internal: batch without keys");
+      }
       if (b.first_chunk + b.chunks > kMaxChunks) {
         return MakeError(ErrorCode::kLimit, "message exceeds 2^38 chunks");
       }
@@ -242,8 +287,7 @@ class Engine {
   }
 
   void Work() {
-    std::shared_ptr<const ChunkKeys> keys;
-    std::optional<Result<ChunkCipher>> cipher;
+    CipherCache cache;
     while (true) {
       Slot* job = nullptr;
       {
@@ -266,16 +310,7 @@ class Engine {
         // Output has stopped: nothing of this batch will be written.
         job->out_bytes = 0;
       } else {
-        if (!cipher || keys != job->batch.keys) {
-          keys = job->batch.keys;
-          cipher.emplace(ChunkCipher::Create(*keys));
-        }
-        if (cipher->ok()) {
-          ProcessBatch(**cipher, *job);
-        } else {
-          job->error = cipher->error();
-          job->out_bytes = 0;
-        }
+        ProcessWithCache(cache, *job);
       }
       {
         std::lock_guard lock(mu_);
@@ -346,7 +381,9 @@ class StreamSealer final : public detail::BatchProducer {
 // end of the source; it must end with a short final chunk.
 class StreamOpener final : public detail::BatchProducer {
  public:
-  StreamOpener(const ChunkKeys& keys, ByteSource& in) : keys_(detail::Borrow(keys)), in_(in) {}
+  // With `reseal`, every chunk is sealed again under it instead of written as plaintext.
+  StreamOpener(const ChunkKeys& keys, ByteSource& in, const ChunkKeys* reseal = nullptr)
+      : keys_(detail::Borrow(keys)), reseal_(reseal ? detail::Borrow(*reseal) : nullptr), in_(in) {}
   Result<bool> Next(Batch& b) override {
     if (truncated_) {
       truncated_ = false;
@@ -355,8 +392,9 @@ class StreamOpener final : public detail::BatchProducer {
     }
     if (done_) return false;
     HMOD_ASSIGN_OR_RETURN(size_t n, in_.Read(MutableByteSpan(b.in, kBatchCipherBytes)));
-    b.kind = BatchKind::kOpen;
+    b.kind = reseal_ ? BatchKind::kReseal : BatchKind::kOpen;
     b.keys = keys_;
+    b.reseal_keys = reseal_;
     b.first_chunk = next_chunk_;
     b.in_bytes = n;
     if (n == kBatchCipherBytes) {
@@ -387,7 +425,7 @@ class StreamOpener final : public detail::BatchProducer {
   uint64_t plaintext() const { return plaintext_; }
 
  private:
-  std::shared_ptr<const ChunkKeys> keys_;
+  std::shared_ptr<const ChunkKeys> keys_, reseal_;
   ByteSource& in_;
   uint64_t next_chunk_ = 0, consumed_ = 0, plaintext_ = 0;
   bool done_ = false, truncated_ = false;
@@ -405,6 +443,14 @@ Status EncryptChunkedStream(const ChunkKeys& keys, ByteSource& in, ByteSink& out
 Result<uint64_t> DecryptChunkedStream(const ChunkKeys& keys, ByteSource& in, ByteSink& out,
                                       const StreamOptions& options) {
   StreamOpener producer(keys, in);
+  HMOD_TRY(detail::RunBatches(producer, out, options));
+  return producer.plaintext();
+}
+
+Result<uint64_t> ResealChunkedStream(const ChunkKeys& old_keys, const ChunkKeys& new_keys, ByteSource& in,
+                                     ByteSink& out, const StreamOptions& options) {
+  HMOD_TRY(out.Write(new_keys.stream_header()));
+  StreamOpener producer(old_keys, in, &new_keys);
   HMOD_TRY(detail::RunBatches(producer, out, options));
   return producer.plaintext();
 }
