@@ -1,6 +1,5 @@
 #include "audit/s3_client.h"
 
-#include <curl/curl.h>
 
 #include <strings.h>
 
@@ -11,19 +10,19 @@
 #include <thread>
 
 #include "audit/xml.h"
+#include "io/curl_library.h"
 
 namespace hmod::audit {
 namespace {
 
 struct CurlFree {
-  void operator()(CURL* c) const { curl_easy_cleanup(c); }
+  void operator()(CURL* c) const { Curl().easy_cleanup(c); }
 };
 
-// One handle per thread keeps that thread's connections alive across requests.
+// One handle per thread keeps that thread's connections alive across requests. Only
+// after LoadCurl() succeeded.
 CURL* ThreadHandle() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-  thread_local std::unique_ptr<CURL, CurlFree> handle(curl_easy_init());
+  thread_local std::unique_ptr<CURL, CurlFree> handle(Curl().easy_init());
   return handle.get();
 }
 
@@ -111,6 +110,7 @@ std::string S3Client::Url(const S3Request& r) const {
 }
 
 Result<S3Response> S3Client::Send(const S3Request& request) const {
+  if (auto lib = LoadCurl(); !lib.ok()) return lib.error();
   CURL* curl = ThreadHandle();
   if (!curl) return MakeError(ErrorCode::kIo, "cannot initialise libcurl");
   const std::string url = Url(request);
@@ -121,7 +121,7 @@ Result<S3Response> S3Client::Send(const S3Request& request) const {
   std::copy(secret.begin(), secret.end(), password.secret().begin());
 
   struct curl_slist* headers = nullptr;
-  auto add = [&headers](const std::string& h) { headers = curl_slist_append(headers, h.c_str()); };
+  auto add = [&headers](const std::string& h) { headers = Curl().slist_append(headers, h.c_str()); };
   add("x-amz-content-sha256: " + HexEncode(Sha256(AsBytes(request.body))));
   if (!config_.credentials.session_token.empty()) add("X-Amz-Security-Token: " + config_.credentials.session_token);
   bool typed = false;
@@ -131,7 +131,7 @@ Result<S3Response> S3Client::Send(const S3Request& request) const {
   }
   // libcurl would label a body form data; S3 (and moto) then misread it.
   if (!request.body.empty() && !typed) add("Content-Type: application/octet-stream");
-  std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> guard(headers, curl_slist_free_all);
+  std::unique_ptr<curl_slist, void (*)(curl_slist*)> guard(headers, Curl().slist_free_all);
 
   const auto& policy = config_.retry;
   const auto start = std::chrono::steady_clock::now();
@@ -143,44 +143,44 @@ Result<S3Response> S3Client::Send(const S3Request& request) const {
     response = S3Response{};
     Sink sink{&response, request.max_body};
     char errbuf[CURL_ERROR_SIZE] = {0};
-    curl_easy_reset(curl);
-    curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+    Curl().easy_reset(curl);
+    Curl().easy_setopt(curl, CURLOPT_URL, url.c_str());
 #if LIBCURL_VERSION_NUM >= 0x075500
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    Curl().easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
 #endif
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(curl, CURLOPT_USERAGENT, "hmodctl (audit)");
+    Curl().easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    Curl().easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+    Curl().easy_setopt(curl, CURLOPT_USERAGENT, "hmodctl (audit)");
     if (request.method == "HEAD") {
-      curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+      Curl().easy_setopt(curl, CURLOPT_NOBODY, 1L);
     } else if (request.method != "GET") {
-      curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+      Curl().easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
     }
     if (!request.body.empty()) {
-      curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request.body.data());
-      curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
+      Curl().easy_setopt(curl, CURLOPT_POSTFIELDS, request.body.data());
+      Curl().easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
     }
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(curl, CURLOPT_AWS_SIGV4, sigv4.c_str());
-    curl_easy_setopt(curl, CURLOPT_USERNAME, config_.credentials.access_key_id.c_str());
-    curl_easy_setopt(curl, CURLOPT_PASSWORD, reinterpret_cast<const char*>(password.secret().data()));
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(policy.connect_timeout.count()));
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(policy.attempt_timeout.count()));
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
-    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
-    curl_easy_setopt(curl, CURLOPT_HEADERDATA, &response);
-    if (!config_.ca_bundle.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, config_.ca_bundle.c_str());
-    rc = curl_easy_perform(curl);
-    curl_error = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+    Curl().easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    Curl().easy_setopt(curl, CURLOPT_AWS_SIGV4, sigv4.c_str());
+    Curl().easy_setopt(curl, CURLOPT_USERNAME, config_.credentials.access_key_id.c_str());
+    Curl().easy_setopt(curl, CURLOPT_PASSWORD, reinterpret_cast<const char*>(password.secret().data()));
+    Curl().easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(policy.connect_timeout.count()));
+    Curl().easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(policy.attempt_timeout.count()));
+    Curl().easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
+    Curl().easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
+    Curl().easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
+    Curl().easy_setopt(curl, CURLOPT_HEADERDATA, &response);
+    if (!config_.ca_bundle.empty()) Curl().easy_setopt(curl, CURLOPT_CAINFO, config_.ca_bundle.c_str());
+    rc = Curl().easy_perform(curl);
+    curl_error = errbuf[0] ? errbuf : Curl().easy_strerror(rc);
     if (rc == CURLE_OK) {
-      curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
+      Curl().easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response.status);
       if (!response.ok()) {
         response.error_code = XmlText(response.body, "Code");
         response.error_message = XmlText(response.body, "Message");
       }
     }
-    curl_easy_setopt(curl, CURLOPT_PASSWORD, nullptr);
+    Curl().easy_setopt(curl, CURLOPT_PASSWORD, nullptr);
     if (!Retryable(rc, response) || attempt == policy.max_attempts) break;
     // Exponential backoff with full jitter, within the call's total budget.
     const int64_t cap = std::min<int64_t>(policy.max_delay.count(), policy.base_delay.count() << std::min(attempt, 20));

@@ -1,6 +1,5 @@
 #include "keys/aws_http.h"
 
-#include <curl/curl.h>
 #include <sodium.h>
 
 #include <algorithm>
@@ -13,6 +12,8 @@
 #include <spdlog/spdlog.h>
 #include <thread>
 
+#include "io/curl_library.h"
+
 namespace hmod::aws {
 namespace {
 
@@ -21,11 +22,6 @@ using std::chrono::milliseconds;
 
 // Larger answers are refused: no AWS JSON answer we read comes near this.
 constexpr size_t kMaxResponseBytes = 1 << 20;
-
-void GlobalInit() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
 
 std::string Upper(std::string s) {
   for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -169,20 +165,20 @@ bool IsRetryableErrorCode(const std::string& code) {
 struct HttpClient::State {
   CURL* curl = nullptr;
   ~State() {
-    if (curl) curl_easy_cleanup(curl);
+    if (curl) Curl().easy_cleanup(curl);
   }
 };
 
 HttpClient::HttpClient(RetryPolicy policy, std::string ca_bundle)
     : policy_(policy), ca_bundle_(std::move(ca_bundle)), state_(std::make_unique<State>()) {
-  GlobalInit();
   policy_.max_attempts = std::clamp(policy_.max_attempts, 1, 10);
 }
 
 HttpClient::~HttpClient() = default;
 
 Result<Response> HttpClient::Post(const Request& request, const Credentials& credentials) {
-  if (!state_->curl) state_->curl = curl_easy_init();
+  if (auto lib = LoadCurl(); !lib.ok()) return lib.error();
+  if (!state_->curl) state_->curl = Curl().easy_init();
   CURL* curl = state_->curl;
   if (!curl) return MakeError(ErrorCode::kIo, "cannot initialise libcurl");
 
@@ -194,13 +190,13 @@ Result<Response> HttpClient::Post(const Request& request, const Credentials& cre
             password.secret().begin());
 
   struct curl_slist* headers = nullptr;
-  auto add_header = [&headers](const std::string& h) { headers = curl_slist_append(headers, h.c_str()); };
+  auto add_header = [&headers](const std::string& h) { headers = Curl().slist_append(headers, h.c_str()); };
   add_header("Content-Type: " + request.content_type);
   if (!request.target.empty()) add_header("X-Amz-Target: " + request.target);
   if (!credentials.session_token.empty()) add_header("X-Amz-Security-Token: " + credentials.session_token);
   // No "Expect:" override: libcurl 7.88.1 then signs a header it does not send, and SigV4
   // fails. Bodies here are far below the 1 MiB at which libcurl would send Expect itself.
-  std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> header_guard(headers, curl_slist_free_all);
+  std::unique_ptr<curl_slist, void (*)(curl_slist*)> header_guard(headers, Curl().slist_free_all);
 
   const auto start = Clock::now();
   auto elapsed = [&] { return std::chrono::duration_cast<milliseconds>(Clock::now() - start); };
@@ -213,38 +209,38 @@ Result<Response> HttpClient::Post(const Request& request, const Credentials& cre
     last = Attempt{};
     char errbuf[CURL_ERROR_SIZE] = {0};
 
-    curl_easy_reset(curl);  // keeps the connection cache: DescribeKey then Decrypt reuse it
-    curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+    Curl().easy_reset(curl);  // keeps the connection cache: DescribeKey then Decrypt reuse it
+    Curl().easy_setopt(curl, CURLOPT_URL, url.c_str());
 #if LIBCURL_VERSION_NUM >= 0x075500
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+    Curl().easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
 #endif
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(curl, CURLOPT_USERAGENT, "hmodctl (aws-kms)");
-    curl_easy_setopt(curl, CURLOPT_POST, 1L);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, reinterpret_cast<const char*>(request.body.data()));
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(curl, CURLOPT_AWS_SIGV4, sigv4.c_str());
-    curl_easy_setopt(curl, CURLOPT_USERNAME, credentials.access_key_id.c_str());
-    curl_easy_setopt(curl, CURLOPT_PASSWORD, reinterpret_cast<const char*>(password.secret().data()));
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
+    Curl().easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    Curl().easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+    Curl().easy_setopt(curl, CURLOPT_USERAGENT, "hmodctl (aws-kms)");
+    Curl().easy_setopt(curl, CURLOPT_POST, 1L);
+    Curl().easy_setopt(curl, CURLOPT_POSTFIELDS, reinterpret_cast<const char*>(request.body.data()));
+    Curl().easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
+    Curl().easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    Curl().easy_setopt(curl, CURLOPT_AWS_SIGV4, sigv4.c_str());
+    Curl().easy_setopt(curl, CURLOPT_USERNAME, credentials.access_key_id.c_str());
+    Curl().easy_setopt(curl, CURLOPT_PASSWORD, reinterpret_cast<const char*>(password.secret().data()));
+    Curl().easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
                      static_cast<long>(std::min(policy_.connect_timeout, remaining).count()));
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS,
+    Curl().easy_setopt(curl, CURLOPT_TIMEOUT_MS,
                      static_cast<long>(std::min(policy_.attempt_timeout, remaining).count()));
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &last.response.body);
-    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
-    curl_easy_setopt(curl, CURLOPT_HEADERDATA, &last.response);
-    if (!ca_bundle_.empty()) curl_easy_setopt(curl, CURLOPT_CAINFO, ca_bundle_.c_str());
+    Curl().easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
+    Curl().easy_setopt(curl, CURLOPT_WRITEDATA, &last.response.body);
+    Curl().easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
+    Curl().easy_setopt(curl, CURLOPT_HEADERDATA, &last.response);
+    if (!ca_bundle_.empty()) Curl().easy_setopt(curl, CURLOPT_CAINFO, ca_bundle_.c_str());
 
-    last.curl = curl_easy_perform(curl);
+    last.curl = Curl().easy_perform(curl);
     last.response.attempts = attempt;
     if (last.curl == CURLE_OK) {
-      curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &last.response.http_status);
+      Curl().easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &last.response.http_status);
       if (!last.response.ok()) ParseErrorBody(last.response);
     } else {
-      last.curl_message = errbuf[0] ? errbuf : curl_easy_strerror(last.curl);
+      last.curl_message = errbuf[0] ? errbuf : Curl().easy_strerror(last.curl);
     }
     if (!IsRetryable(last) || attempt >= policy_.max_attempts) break;
 
@@ -260,8 +256,8 @@ Result<Response> HttpClient::Post(const Request& request, const Credentials& cre
     std::this_thread::sleep_for(delay);
   }
   // The password option points into `password`, which is about to be wiped and freed.
-  curl_easy_setopt(curl, CURLOPT_PASSWORD, nullptr);
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, nullptr);
+  Curl().easy_setopt(curl, CURLOPT_PASSWORD, nullptr);
+  Curl().easy_setopt(curl, CURLOPT_POSTFIELDS, nullptr);
 
   if (attempt == 0) {
     return MakeError(ErrorCode::kIo, "no time left to call " + ServiceName(request.service));
