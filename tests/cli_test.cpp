@@ -109,6 +109,27 @@ TEST_F(Cli, ExistingOutputNeedsForce) {
   EXPECT_NE(AsString(ReadFile(dir_ / "out")), "keep me");
 }
 
+// A device or a named pipe given as OUT is written as it is, like stdout: no temporary
+// file beside /dev/null, no "already exists".
+TEST_F(Cli, OutputToADeviceOrANamedPipe) {
+  const Bytes plain = TestData(200000, 4);
+  WriteFile(dir_ / "p", plain);
+  CliResult e = RunCli({"encrypt", "-q", "--kek", Kek(), "-o", "/dev/null", dir_ / "p"});
+  EXPECT_EQ(e.exit_code, 0) << e.err;
+  struct stat st {};
+  ASSERT_EQ(::stat("/dev/null", &st), 0);
+  EXPECT_TRUE(S_ISCHR(st.st_mode));
+  ASSERT_EQ(RunCli({"encrypt", "-q", "--kek", Kek(), "-o", dir_ / "c", dir_ / "p"}).exit_code, 0);
+  const std::string fifo = dir_ / "fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  Bytes got;
+  std::thread reader([&] { got = ReadFile(fifo); });
+  CliResult d = RunCli({"decrypt", "-q", "--kek", Kek(), "-o", fifo, dir_ / "c"});
+  reader.join();
+  EXPECT_EQ(d.exit_code, 0) << d.err;
+  EXPECT_TRUE(got == plain);
+}
+
 TEST_F(Cli, SeveralKeksEachOpenTheFileAndInspectListsThemWithoutAKey) {
   const std::string key2 = MakeKeyFile(dir_, "k2.key");
   WriteFile(dir_ / "p", TestData(5000, 4));

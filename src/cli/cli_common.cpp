@@ -2,12 +2,15 @@
 
 #include "hmod/audit_log.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 
 namespace hmod::cli {
@@ -131,7 +134,18 @@ Result<Output> OpenOutput(const std::string& path, const InputFile& input, unsig
       return MakeError(ErrorCode::kUsage, "refusing to write binary data to a terminal",
                        "redirect stdout or use -o FILE");
     }
-    out.stdout_sink = std::make_unique<FdSink>(STDOUT_FILENO, "<stdout>");
+    out.stream_sink = std::make_unique<FdSink>(STDOUT_FILENO, "<stdout>");
+    return out;
+  }
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0 && (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode))) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return MakeError(ErrorCode::kIo, "cannot open " + path + ": " + std::strerror(errno));
+    out.device_fd = std::shared_ptr<const int>(new int(fd), [](const int* p) {
+      ::close(*p);
+      delete p;
+    });
+    out.stream_sink = std::make_unique<FdSink>(fd, path);
     return out;
   }
   if ((input.path() == path && path != "<stdin>") || IsSameFile(input, path)) {

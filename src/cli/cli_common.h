@@ -69,11 +69,13 @@ nlohmann::json ContextJson(const EncryptionContext& context);
 
 // Output path handling: "-" is stdout (refused if it is a terminal); anything else is an
 // AtomicFile created with `mode`. Refuses writing onto the input itself.
+// Where OUT goes: a new file (atomic), stdout ("-"), or a device or FIFO that already
+// exists (/dev/null, a named pipe), written as it is, like a pipe.
 struct Output {
-  std::unique_ptr<AtomicFile> file;  // null for stdout
-  std::unique_ptr<FdSink> stdout_sink;
-  ByteSink& sink() { return file ? static_cast<ByteSink&>(*file) : *stdout_sink; }
-  bool is_stdout() const { return file == nullptr; }
+  std::unique_ptr<AtomicFile> file;  // null for stdout and devices
+  std::unique_ptr<FdSink> stream_sink;
+  std::shared_ptr<const int> device_fd;  // closes the device when the last copy goes
+  ByteSink& sink() { return file ? static_cast<ByteSink&>(*file) : *stream_sink; }
   Status Commit() { return file ? file->Commit() : OkStatus(); }
 };
 Result<Output> OpenOutput(const std::string& path, const InputFile& input, unsigned mode,
