@@ -19,12 +19,17 @@ struct Aead::State {
 
 namespace {
 
+// Fetched once per process: through the legacy EVP_aes_256_gcm() handle, OpenSSL 3 looks
+// the implementation up by name again at every key setup (an "implicit fetch"), which a
+// per-tensor file pays once per tensor and worker. Never freed: contexts may outlive statics.
 const EVP_CIPHER* CipherFor(Suite suite) {
+  static EVP_CIPHER* const kAes = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
+  static EVP_CIPHER* const kChaCha = EVP_CIPHER_fetch(nullptr, "ChaCha20-Poly1305", nullptr);
   switch (suite) {
     case Suite::kAes256Gcm:
-      return EVP_aes_256_gcm();
+      return kAes;
     case Suite::kChaCha20Poly1305:
-      return EVP_chacha20_poly1305();
+      return kChaCha;
   }
   return nullptr;
 }
@@ -80,8 +85,9 @@ Result<Aead> Aead::Create(Suite suite, ByteSpan key) {
   if (key.size() != kAeadKeyBytes) {
     return MakeError(ErrorCode::kCrypto, "AEAD key must be 32 bytes");
   }
+  if (!IsKnownSuite(static_cast<uint16_t>(suite))) return MakeError(ErrorCode::kUnsupported, "unknown AEAD suite");
   const EVP_CIPHER* cipher = CipherFor(suite);
-  if (cipher == nullptr) return MakeError(ErrorCode::kUnsupported, "unknown AEAD suite");
+  if (cipher == nullptr) return CryptoError("the crypto library has no such AEAD");
   auto state = std::make_unique<State>();
   state->seal = EVP_CIPHER_CTX_new();
   state->open = EVP_CIPHER_CTX_new();

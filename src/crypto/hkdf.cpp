@@ -16,10 +16,10 @@ Result<SecretBytes> Derive(HashAlg hash, int mode, ByteSpan salt, ByteSpan key, 
   if (length == 0 || length > 255 * DigestBytes(hash)) {
     return MakeError(ErrorCode::kCrypto, "HKDF output length out of range");
   }
-  EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
+  // Fetched once per process (a per-tensor file derives a key per tensor); never freed.
+  static EVP_KDF* const kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
   if (!kdf) return MakeError(ErrorCode::kCrypto, "HKDF unavailable");
   EVP_KDF_CTX* ctx = EVP_KDF_CTX_new(kdf);
-  EVP_KDF_free(kdf);
   if (!ctx) return MakeError(ErrorCode::kCrypto, "HKDF context allocation failed");
 
   // OpenSSL rejects a null pointer even for an empty octet string; point at a dummy byte.
