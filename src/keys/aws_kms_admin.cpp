@@ -1,7 +1,5 @@
 #include "keys/aws_kms_admin.h"
 
-#include <sodium.h>
-
 #include <algorithm>
 #include <cctype>
 #include <ctime>
@@ -9,37 +7,12 @@
 #include <spdlog/spdlog.h>
 
 #include "keys/aws_http.h"
+#include "keys/aws_kms_json.h"
 
 namespace hmod::aws {
 namespace {
 
-// JSON whose strings live in wiped memory: Decrypt answers carry a data key in base64.
-using SecureJson = nlohmann::basic_json<std::map, std::vector, SecureString>;
-
-constexpr size_t kMaxKeySpecBytes = 2048;  // KMS KeyId limit
-constexpr size_t kMaxServerMessageBytes = 300;
 constexpr int kMaxRotationPages = 100;
-
-std::string Sanitize(std::string_view s) {
-  std::string out;
-  for (char c : s.substr(0, kMaxServerMessageBytes)) out.push_back(c >= 0x20 && c < 0x7f ? c : '?');
-  if (s.size() > kMaxServerMessageBytes) out += "...";
-  return out;
-}
-
-SecureString Base64Encode(ByteSpan bin) {
-  SecureString out(sodium_base64_ENCODED_LEN(bin.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
-  sodium_bin2base64(out.data(), out.size(), bin.data(), bin.size(), sodium_base64_VARIANT_ORIGINAL);
-  out.resize(std::char_traits<char>::length(out.c_str()));
-  return out;
-}
-
-const SecureString* StringField(const SecureJson& doc, const char* name) {
-  if (!doc.is_object()) return nullptr;
-  auto it = doc.find(name);
-  if (it == doc.end() || !it->is_string()) return nullptr;
-  return &it->get_ref<const SecureString&>();
-}
 
 std::string Str(const SecureJson& doc, const char* name) {
   const SecureString* s = StringField(doc, name);
@@ -63,21 +36,6 @@ std::string IsoDate(const SecureJson& doc, const char* name) {
   return buf;
 }
 
-bool IsKmsArn(std::string_view s, std::string* region) {
-  // arn:PARTITION:kms:REGION:ACCOUNT:key/ID or .../alias/NAME
-  std::vector<std::string_view> parts;
-  for (int i = 0; i < 5; ++i) {
-    const auto colon = s.find(':');
-    if (colon == std::string_view::npos) return false;
-    parts.push_back(s.substr(0, colon));
-    s.remove_prefix(colon + 1);
-  }
-  if (parts[0] != "arn" || parts[1].empty() || parts[2] != "kms" || parts[3].empty() || parts[4].empty()) return false;
-  if (s.rfind("key/", 0) != 0 && s.rfind("alias/", 0) != 0) return false;
-  if (s.find('/') + 1 >= s.size()) return false;
-  if (region) *region = std::string(parts[3]);
-  return true;
-}
 
 }  // namespace
 
@@ -91,7 +49,9 @@ Result<std::string> NormalizeKmsKey(std::string key, std::string& region_hint) {
     return MakeError(ErrorCode::kUsage, "malformed AWS KMS key '" + Sanitize(key) + "'", hint);
   }
   if (key.rfind("arn:", 0) == 0) {
-    if (!IsKmsArn(key, &region_hint)) return MakeError(ErrorCode::kUsage, "'" + key + "' is not a KMS key or alias ARN", hint);
+    auto arn = ParseKmsArn(key);
+    if (!arn) return MakeError(ErrorCode::kUsage, "'" + key + "' is not a KMS key or alias ARN", hint);
+    region_hint = arn->region;
     return key;
   }
   if (key.rfind("alias/", 0) == 0) {
@@ -217,7 +177,7 @@ Result<std::string> KmsClient::KeyArn(const std::string& key) {
   auto meta = answer.find("KeyMetadata");
   if (meta == answer.end() || !meta->is_object()) return state_->Unexpected("DescribeKey");
   std::string arn = Str(*meta, "Arn");
-  if (!IsKmsArn(arn, nullptr)) return state_->Unexpected("DescribeKey");
+  if (!ParseKmsArn(arn)) return state_->Unexpected("DescribeKey");
   return arn;
 }
 
@@ -300,13 +260,9 @@ Result<SecretBytes> KmsClient::Decrypt(ByteSpan blob, const std::vector<std::pai
   key_arn = Str(answer, "KeyId");
   // Decode into a buffer with room for a longer answer, so a wrong length is seen.
   SecretBytes decoded(expected_bytes + 64);
-  size_t len = 0;
-  const char* end = nullptr;
-  if (sodium_base642bin(decoded.secret().data(), decoded.size(), plaintext->data(), plaintext->size(), nullptr, &len,
-                        &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
-      end != plaintext->data() + plaintext->size()) {
-    return state_->Unexpected("Decrypt");
-  }
+  const std::optional<size_t> got = Base64Decode(*plaintext, decoded.secret());
+  if (!got) return state_->Unexpected("Decrypt");
+  const size_t len = *got;
   if (len != expected_bytes) {
     return MakeError(ErrorCode::kAuthFailed, "AWS KMS returned a " + std::to_string(len) + "-byte key, not " +
                                                  std::to_string(expected_bytes) + " bytes");

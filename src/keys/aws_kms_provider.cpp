@@ -1,89 +1,30 @@
 #include "keys/aws_kms_provider.h"
 
-#include <sodium.h>
-
 #include <algorithm>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <spdlog/spdlog.h>
 
 #include "keys/aws_http.h"
+#include "keys/aws_kms_json.h"
 #include "keys/wrap_aad.h"
 
 namespace hmod {
 namespace {
 
+using aws::Base64Decode;
+using aws::Base64Encode;
+using aws::IsKeyArn;
+using aws::kMaxKeySpecBytes;
+using aws::ParseKmsArn;
+using aws::Sanitize;
+using aws::SecureJson;
 using aws::SecureString;
-// JSON whose strings (and the parser's token buffer) live in wiped memory: KMS request and
-// response bodies carry the data key in base64.
-using SecureJson = nlohmann::basic_json<std::map, std::vector, SecureString>;
+using aws::StringField;
 
 constexpr std::string_view kProviderId = "aws-kms";
 constexpr std::string_view kReservedPrefix = "hmod:";    // FORMAT.md §2.3
 constexpr std::string_view kFileIdKey = "hmod:file-id";  // FORMAT.md §5.5
-constexpr size_t kMaxKeySpecBytes = 2048;                // KMS KeyId limit
-constexpr size_t kMaxServerMessageBytes = 300;
-
-// "arn:PARTITION:kms:REGION:ACCOUNT:key/ID" or ".../alias/NAME", split.
-struct KmsArn {
-  std::string region;
-  std::string resource;  // "key/ID" or "alias/NAME"
-};
-
-std::optional<KmsArn> ParseKmsArn(std::string_view s) {
-  std::vector<std::string_view> parts;
-  for (int i = 0; i < 5; ++i) {
-    const auto colon = s.find(':');
-    if (colon == std::string_view::npos) return std::nullopt;
-    parts.push_back(s.substr(0, colon));
-    s.remove_prefix(colon + 1);
-  }
-  if (parts[0] != "arn" || parts[1].empty() || parts[2] != "kms" || parts[3].empty() || parts[4].empty()) {
-    return std::nullopt;
-  }
-  if (s.rfind("key/", 0) != 0 && s.rfind("alias/", 0) != 0) return std::nullopt;
-  if (s.find('/') + 1 >= s.size()) return std::nullopt;
-  return KmsArn{std::string(parts[3]), std::string(s)};
-}
-
-bool IsKeyArn(std::string_view s) {
-  auto arn = ParseKmsArn(s);
-  return arn && arn->resource.rfind("key/", 0) == 0;
-}
-
-// Server text is printed on a terminal: one line, printable ASCII, bounded.
-std::string Sanitize(std::string_view s) {
-  std::string out;
-  for (char c : s.substr(0, kMaxServerMessageBytes)) out.push_back(c >= 0x20 && c < 0x7f ? c : '?');
-  if (s.size() > kMaxServerMessageBytes) out += "...";
-  return out;
-}
-
-SecureString Base64Encode(ByteSpan bin) {
-  SecureString out(sodium_base64_ENCODED_LEN(bin.size(), sodium_base64_VARIANT_ORIGINAL), '\0');
-  sodium_bin2base64(out.data(), out.size(), bin.data(), bin.size(), sodium_base64_VARIANT_ORIGINAL);
-  out.resize(std::char_traits<char>::length(out.c_str()));
-  return out;
-}
-
-// Decodes strict standard base64 into `out` (at most out.size() bytes); returns the length.
-std::optional<size_t> Base64Decode(const SecureString& b64, MutableByteSpan out) {
-  size_t len = 0;
-  const char* end = nullptr;
-  if (sodium_base642bin(out.data(), out.size(), b64.data(), b64.size(), nullptr, &len, &end,
-                        sodium_base64_VARIANT_ORIGINAL) != 0 ||
-      end != b64.data() + b64.size()) {
-    return std::nullopt;
-  }
-  return len;
-}
-
-const SecureString* StringField(const SecureJson& doc, const char* name) {
-  if (!doc.is_object()) return nullptr;
-  auto it = doc.find(name);
-  if (it == doc.end() || !it->is_string()) return nullptr;
-  return &it->get_ref<const SecureString&>();
-}
 
 class AwsKmsProvider final : public KeyProvider {
  public:
