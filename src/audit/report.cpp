@@ -4,6 +4,7 @@
 
 #include "audit/audit.h"
 #include "hmod/crypto.h"
+#include "io/percent_encoding.h"
 
 namespace hmod::audit {
 namespace {
@@ -21,21 +22,8 @@ nlohmann::json FindingJson(const Finding& f) {
 // SARIF locations are URI references: percent-encode what RFC 3986 does not allow as is.
 // A leading "./" is dropped: code scanning matches repository-relative paths.
 std::string UriReference(std::string_view s) {
-  static const char* hex = "0123456789ABCDEF";
   while (s.substr(0, 2) == "./") s.remove_prefix(2);
-  std::string out;
-  for (unsigned char c : s) {
-    const bool plain = std::isalnum(c) || std::string_view("-._~/:@!$&'()*+,;=[]").find(static_cast<char>(c)) !=
-                                              std::string_view::npos;
-    if (plain) {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
+  return PercentEncode(s, "/:@!$&'()*+,;=[]");
 }
 
 const char* SarifLevel(Level l) { return l == Level::kFail ? "error" : l == Level::kWarn ? "warning" : "none"; }

@@ -11,6 +11,7 @@
 
 #include "audit/xml.h"
 #include "io/curl_library.h"
+#include "io/percent_encoding.h"
 
 namespace hmod::audit {
 namespace {
@@ -63,20 +64,7 @@ bool Retryable(CURLcode c, const S3Response& r) {
 
 }  // namespace
 
-std::string S3UriEncode(std::string_view s, bool keep_slash) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || (keep_slash && c == '/')) {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
+std::string S3UriEncode(std::string_view s, bool keep_slash) { return PercentEncode(s, keep_slash ? "/" : ""); }
 
 Result<S3Client> S3Client::FromEnvironment(const aws::EnvFn& env) {
   HMOD_ASSIGN_OR_RETURN(aws::ServiceConfig cfg, aws::ResolveServiceConfig("s3", "", env));

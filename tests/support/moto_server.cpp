@@ -15,6 +15,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "io/percent_encoding.h"
 #include "keys/aws_http.h"
 
 extern char** environ;
@@ -28,21 +29,6 @@ using Clock = std::chrono::steady_clock;
 constexpr int kUnauthenticatedCalls = 3;
 constexpr auto kStartTimeout = std::chrono::seconds(30);
 constexpr size_t kLogTailBytes = 16 * 1024;
-
-std::string UrlEncode(const std::string& s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
-}
 
 std::string XmlElement(const std::string& xml, const std::string& tag) {
   const auto a = xml.find("<" + tag + ">");
@@ -147,7 +133,7 @@ MotoServer::MotoServer() : log_(std::make_shared<Log>()) {
     secret_access_key_ = XmlElement(key, "SecretAccessKey");
     const std::string policy =
         R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]})";
-    IamCall("Action=PutUserPolicy&UserName=hmod-test&PolicyName=all&PolicyDocument=" + UrlEncode(policy) +
+    IamCall("Action=PutUserPolicy&UserName=hmod-test&PolicyName=all&PolicyDocument=" + PercentEncode(policy) +
             "&Version=2010-05-08");
     if (access_key_id_.empty() || secret_access_key_.empty()) {
       throw std::runtime_error("moto IAM CreateAccessKey returned no key:\n" + key);
