@@ -44,7 +44,7 @@ struct Batch {
   std::shared_ptr<const ChunkKeys> reseal_keys;  // kReseal
   uint64_t first_chunk = 0;
   size_t chunks = 0;
-  uint8_t* in = nullptr;  // kBatchBufferBytes of storage owned by the engine
+  uint8_t* in = nullptr;  // kBatchBufferBytes of page-aligned storage owned by the engine
   size_t in_bytes = 0;
   Bytes prefix;           // written before the batch's own bytes (entry headers, padding)
   // kOpen: write only plaintext bytes [out_skip, out_skip + out_limit) of the batch.
