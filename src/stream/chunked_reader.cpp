@@ -1,8 +1,10 @@
 // Random access into one chunked message through positional reads (FORMAT.md §4.3).
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 #include "hmod/chunked_stream.h"
+#include "stream/aligned_buffer.h"
 
 namespace hmod {
 
@@ -67,28 +69,37 @@ Status ChunkedReader::ReadAtInto(uint64_t offset, MutableByteSpan out) const {
   const uint64_t first = offset / kChunkBytes;
   const uint64_t last = (offset + out.size() - 1) / kChunkBytes;
   HMOD_ASSIGN_OR_RETURN(ChunkCipher cipher, ChunkCipher::Create(*keys_));
-  // Read up to kGroup chunks of ciphertext per pread, decrypt chunk by chunk.
+  // Read up to kGroup chunks of ciphertext per pread, decrypt chunk by chunk: a chunk wholly
+  // inside the range straight into `out`, a partial one (first or last) through `plain`.
   constexpr uint64_t kGroup = 64;
-  Bytes ct, plain(kChunkBytes);
+  const uint64_t group_bytes = std::min<uint64_t>(kGroup, last - first + 1) * kChunkCiphertextBytes;
+  detail::AlignedBytes ct = detail::NewAlignedBytes(static_cast<size_t>(group_bytes));
+  std::array<uint8_t, kChunkBytes> plain;
+  struct Wipe {
+    std::array<uint8_t, kChunkBytes>& p;
+    ~Wipe() { std::fill(p.begin(), p.end(), 0); }
+  } wipe{plain};
   size_t written = 0;
   for (uint64_t g = first; g <= last; g += kGroup) {
     const uint64_t g_end = std::min(last + 1, g + kGroup);
     const uint64_t ct_begin = kStreamHeaderBytes + g * kChunkCiphertextBytes;
     const uint64_t ct_end = std::min(length_, kStreamHeaderBytes + g_end * kChunkCiphertextBytes);
-    ct.resize(ct_end - ct_begin);
-    HMOD_TRY(source_->ReadAt(offset_ + ct_begin, ct));
+    const size_t ct_size = static_cast<size_t>(ct_end - ct_begin);
+    HMOD_TRY(source_->ReadAt(offset_ + ct_begin, MutableByteSpan(ct.get(), ct_size)));
     for (uint64_t i = g; i < g_end; ++i) {
       const size_t pos = (i - g) * kChunkCiphertextBytes;
-      const size_t len = std::min<size_t>(kChunkCiphertextBytes, ct.size() - pos);
+      const size_t len = std::min<size_t>(kChunkCiphertextBytes, ct_size - pos);
       const size_t n = len - kAeadTagBytes;
-      Status st = cipher.Open(i, ByteSpan(ct.data() + pos, len), MutableByteSpan(plain.data(), n));
-      if (!st.ok()) {
-        return MakeError(ErrorCode::kAuthFailed, "authentication failed at chunk " + std::to_string(i));
-      }
       const uint64_t chunk_start = i * kChunkBytes;
       const uint64_t from = std::max(offset, chunk_start) - chunk_start;
       const uint64_t to = std::min<uint64_t>(offset + out.size(), chunk_start + n) - chunk_start;
-      std::memcpy(out.data() + written, plain.data() + from, to - from);
+      const bool whole = from == 0 && to == n;
+      uint8_t* dst = whole ? out.data() + written : plain.data();
+      Status st = cipher.Open(i, ByteSpan(ct.get() + pos, len), MutableByteSpan(dst, n));
+      if (!st.ok()) {
+        return MakeError(ErrorCode::kAuthFailed, "authentication failed at chunk " + std::to_string(i));
+      }
+      if (!whole) std::memcpy(out.data() + written, plain.data() + from, to - from);
       written += to - from;
     }
   }
