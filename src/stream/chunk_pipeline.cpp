@@ -7,9 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
-#include <cstdlib>
 #include <cstring>
-#include <new>
 #include <mutex>
 #include <optional>
 #include <thread>
