@@ -36,6 +36,11 @@ TEST_P(RoundTrip, DecryptsToTheSameBytes) {
   EXPECT_TRUE(out.released == plaintext);
 }
 
+std::string CaseName(const ::testing::TestParamInfo<Case>& info) {
+  return std::string(info.param.suite == Suite::kAes256Gcm ? "Aes" : "ChaCha") + "_" +
+         std::to_string(info.param.size) + "_t" + std::to_string(info.param.threads);
+}
+
 std::vector<Case> Cases() {
   std::vector<Case> cases;
   for (Suite s : {Suite::kAes256Gcm, Suite::kChaCha20Poly1305}) {
@@ -53,19 +58,12 @@ std::vector<Case> Cases() {
 }
 
 INSTANTIATE_TEST_SUITE_P(Lengths, RoundTrip, ::testing::ValuesIn(Cases()),
-                         [](const auto& info) {
-                           return std::string(info.param.suite == Suite::kAes256Gcm ? "Aes" : "ChaCha") +
-                                  "_" + std::to_string(info.param.size) + "_t" +
-                                  std::to_string(info.param.threads);
-                         });
+                         CaseName);
 
 // Re-encryption in one pass (ReencryptStreamContainer, what `rotate --reencrypt` runs on a
 // stream-layout file): the new file opens only with the new key set, holds the same
 // plaintext, suite and context, and shares no payload bytes with the old one.
-class Reencrypt : public ::testing::TestWithParam<Case> {
- protected:
-  void SetUp() override { ASSERT_TRUE(InitCrypto().ok()); }
-};
+class Reencrypt : public RoundTrip {};
 
 TEST_P(Reencrypt, NewKeysSamePlaintext) {
   const Case c = GetParam();
@@ -106,11 +104,7 @@ std::vector<Case> ReencryptCases() {
 }
 
 INSTANTIATE_TEST_SUITE_P(Lengths, Reencrypt, ::testing::ValuesIn(ReencryptCases()),
-                         [](const auto& info) {
-                           return std::string(info.param.suite == Suite::kAes256Gcm ? "Aes" : "ChaCha") +
-                                  "_" + std::to_string(info.param.size) + "_t" +
-                                  std::to_string(info.param.threads);
-                         });
+                         CaseName);
 
 // A flipped byte in chunk 40 of 100: the re-encryption fails as an authentication failure
 // and nothing from chunk 40 on reaches the output.

@@ -17,6 +17,22 @@ Bytes EntryContext(const std::array<uint8_t, 32>& core_digest, uint32_t index,
   return std::move(w.bytes());
 }
 
+namespace {
+
+// The keys of a stream-layout payload: its 56-byte message header is read from `in` and its
+// commitment checked against the opened header's payload key.
+Result<ChunkKeys> ReadPayloadKeys(ByteSource& in, const OpenedHeader& opened) {
+  std::array<uint8_t, kStreamHeaderBytes> stream_header{};
+  HMOD_ASSIGN_OR_RETURN(size_t got, in.Read(stream_header));
+  if (got != stream_header.size()) {
+    return MakeError(ErrorCode::kAuthFailed, "payload truncated: its header is incomplete");
+  }
+  return ChunkKeys::ForDecryption(opened.parsed.header.suite, opened.payload_key,
+                                  EntryContext(opened.core_digest, 0, ""), stream_header);
+}
+
+}  // namespace
+
 Result<EncryptSummary> EncryptToContainer(ByteSource& in, ByteSink& out, ProviderList& providers,
                                           const EncryptOptions& options) {
   HMOD_ASSIGN_OR_RETURN(SealedHeader sealed,
@@ -67,14 +83,7 @@ Result<DecryptSummary> DecryptContainer(ByteSource& in, ByteSink& out, ProviderL
   const Header& h = opened.parsed.header;
   HMOD_TRY(CheckContext(h.context, options.required_context));
 
-  std::array<uint8_t, kStreamHeaderBytes> stream_header{};
-  HMOD_ASSIGN_OR_RETURN(size_t got, in.Read(stream_header));
-  if (got != stream_header.size()) {
-    return MakeError(ErrorCode::kAuthFailed, "payload truncated: its header is incomplete");
-  }
-  const Bytes ctx = EntryContext(opened.core_digest, 0, "");
-  HMOD_ASSIGN_OR_RETURN(ChunkKeys keys,
-                        ChunkKeys::ForDecryption(h.suite, opened.payload_key, ctx, stream_header));
+  HMOD_ASSIGN_OR_RETURN(ChunkKeys keys, ReadPayloadKeys(in, opened));
   HMOD_ASSIGN_OR_RETURN(uint64_t n, DecryptChunkedStream(keys, in, out, options.stream));
   DecryptSummary summary;
   summary.header = h;
@@ -91,14 +100,7 @@ Result<ReencryptSummary> ReencryptStreamContainer(ByteSource& in, ByteSink& out,
   }
   HMOD_ASSIGN_OR_RETURN(OpenedHeader opened, OpenHeader(std::move(parsed), open));
   const Header& h = opened.parsed.header;
-  std::array<uint8_t, kStreamHeaderBytes> stream_header{};
-  HMOD_ASSIGN_OR_RETURN(size_t got, in.Read(stream_header));
-  if (got != stream_header.size()) {
-    return MakeError(ErrorCode::kAuthFailed, "payload truncated: its header is incomplete");
-  }
-  HMOD_ASSIGN_OR_RETURN(ChunkKeys old_keys,
-                        ChunkKeys::ForDecryption(h.suite, opened.payload_key,
-                                                 EntryContext(opened.core_digest, 0, ""), stream_header));
+  HMOD_ASSIGN_OR_RETURN(ChunkKeys old_keys, ReadPayloadKeys(in, opened));
   // A new data key, file id and salt; the suite and the encryption context stay.
   HMOD_ASSIGN_OR_RETURN(SealedHeader sealed, SealNewHeader(Layout::kStream, h.suite, h.context, {}, wrap));
   HMOD_TRY(out.Write(sealed.region));
