@@ -153,6 +153,8 @@ Result<Output> OpenOutput(const std::string& path, const InputFile& input, unsig
                      "write to a new file; hmodctl never modifies its input");
   }
   HMOD_ASSIGN_OR_RETURN(out.file, AtomicFile::Create(path, mode, force));
+  // Either way the output is about the input's size: plaintext + 1/4096 of tags + headers.
+  if (input.is_regular()) out.file->Reserve(input.size() + input.size() / 2048 + (1u << 20));
   return out;
 }
 

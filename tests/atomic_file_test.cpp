@@ -1,0 +1,92 @@
+// AtomicFile: the output is whole under its final name or absent, and a size reservation
+// never shows in the result.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include "hmod/io.h"
+#include "support/test_util.h"
+
+namespace hmod {
+namespace {
+
+using testing::Exists;
+using testing::ReadFile;
+using testing::TempDir;
+using testing::TestData;
+
+struct stat StatOf(const std::string& path) {
+  struct stat st {};
+  EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+  return st;
+}
+
+TEST(AtomicFile, CommitPutsTheWholeFileUnderItsNameAndNothingElse) {
+  TempDir dir;
+  const Bytes data = TestData(20u << 20, 1);  // several write-behind windows
+  auto out = AtomicFile::Create(dir / "out", 0640, false);
+  ASSERT_TRUE(out.ok()) << out.error().message;
+  for (size_t i = 0; i < data.size(); i += 1u << 20) {
+    ASSERT_TRUE((*out)->Write(ByteSpan(data.data() + i, 1u << 20)).ok());
+  }
+  EXPECT_FALSE(Exists(dir / "out"));  // nothing under the final name before Commit
+  ASSERT_TRUE((*out)->Commit().ok());
+  EXPECT_EQ(ReadFile(dir / "out"), data);
+  EXPECT_EQ(StatOf(dir / "out").st_mode & 0777, 0640u);
+  EXPECT_EQ(dir.List(), std::vector<std::string>{"out"});
+}
+
+TEST(AtomicFile, NotCommittedLeavesNothing) {
+  TempDir dir;
+  {
+    auto out = AtomicFile::Create(dir / "out", 0644, false);
+    ASSERT_TRUE(out.ok());
+    (*out)->Reserve(4u << 20);
+    ASSERT_TRUE((*out)->Write(TestData(100, 2)).ok());
+  }
+  EXPECT_TRUE(dir.List().empty());
+}
+
+TEST(AtomicFile, ReservedSpaceIsReleasedAndNeverRead) {
+  TempDir dir;
+  const Bytes data = TestData(100000, 3);
+  auto out = AtomicFile::Create(dir / "out", 0644, false);
+  ASSERT_TRUE(out.ok());
+  (*out)->Reserve(64u << 20);
+  // The temp file grows only as it is written, whatever was reserved.
+  EXPECT_EQ(StatOf((*out)->temp_path()).st_size, 0);
+  ASSERT_TRUE((*out)->Write(data).ok());
+  EXPECT_EQ(StatOf((*out)->temp_path()).st_size, static_cast<off_t>(data.size()));
+  ASSERT_TRUE((*out)->Commit().ok());
+  EXPECT_EQ(ReadFile(dir / "out"), data);
+  const struct stat st = StatOf(dir / "out");
+  // Blocks beyond what was written were given back (the reservation was 64 MiB).
+  EXPECT_LT(static_cast<uint64_t>(st.st_blocks) * 512, 1u << 20);
+}
+
+TEST(AtomicFile, ReservingLessThanWrittenIsHarmless) {
+  TempDir dir;
+  const Bytes data = TestData(300000, 4);
+  auto out = AtomicFile::Create(dir / "out", 0644, false);
+  ASSERT_TRUE(out.ok());
+  (*out)->Reserve(1000);
+  ASSERT_TRUE((*out)->Write(data).ok());
+  ASSERT_TRUE((*out)->Commit().ok());
+  EXPECT_EQ(ReadFile(dir / "out"), data);
+}
+
+TEST(AtomicFile, RefusesAnExistingFileUnlessAskedToReplaceIt) {
+  TempDir dir;
+  testing::WriteFile(dir / "out", TestData(10, 5));
+  auto refused = AtomicFile::Create(dir / "out", 0644, false);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, ErrorCode::kIo);
+  auto out = AtomicFile::Create(dir / "out", 0644, true);
+  ASSERT_TRUE(out.ok());
+  ASSERT_TRUE((*out)->Write(TestData(7, 6)).ok());
+  EXPECT_EQ(ReadFile(dir / "out"), TestData(10, 5));  // the old file until Commit
+  ASSERT_TRUE((*out)->Commit().ok());
+  EXPECT_EQ(ReadFile(dir / "out"), TestData(7, 6));
+}
+
+}  // namespace
+}  // namespace hmod
