@@ -9,6 +9,9 @@
 #include "hmod/result.h"
 
 namespace hmod {
+namespace detail {
+class WriteBehind;
+}
 
 // A sequential reader. Read() fills `buf` completely unless the end is reached first;
 // it returns the number of bytes read (0 only at the end).
@@ -129,12 +132,10 @@ class AtomicFile final : public ByteSink {
   const std::string& temp_path() const { return temp_path_; }
 
  private:
-  AtomicFile() = default;
-  void WriteBehind();
-  static constexpr uint64_t kWriteBehindWindow = 8u << 20;
+  AtomicFile();
   int fd_ = -1;
-  uint64_t written_ = 0, started_ = 0;  // bytes written; bytes whose writeback was started
-  uint64_t reserved_ = 0;
+  uint64_t written_ = 0, reserved_ = 0;
+  std::unique_ptr<detail::WriteBehind> write_behind_;  // after fd_: stopped before it closes
   std::string path_, temp_path_;
   bool committed_ = false;
   bool overwrite_ = false;

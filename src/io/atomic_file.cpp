@@ -13,6 +13,7 @@
 #include <mutex>
 
 #include "hmod/io.h"
+#include "io/write_behind.h"
 
 namespace hmod {
 namespace {
@@ -102,10 +103,14 @@ Result<std::unique_ptr<AtomicFile>> AtomicFile::Create(const std::string& path, 
   }
   if (f->fd_ < 0) return IoError("cannot create a temporary file in", dir, errno);
   f->cleanup_slot_ = RegisterCleanup(f->temp_path_);
+  f->write_behind_ = std::make_unique<detail::WriteBehind>(f->fd_);
   return f;
 }
 
+AtomicFile::AtomicFile() = default;
+
 AtomicFile::~AtomicFile() {
+  write_behind_.reset();
   if (fd_ >= 0) ::close(fd_);
   if (!committed_ && !temp_path_.empty()) ::unlink(temp_path_.c_str());
   UnregisterCleanup(cleanup_slot_);
@@ -122,27 +127,13 @@ Status AtomicFile::Write(ByteSpan data) {
     done += static_cast<size_t>(n);
   }
   written_ += data.size();
-  WriteBehind();
+  write_behind_->Written(written_);
   return OkStatus();
 }
 
-// Write-behind: start writeback of each full window as soon as it is written, without
-// waiting for it. The device works while we compute and the fsync in Commit() finds
-// (measured) under a millisecond left to do; the kernel's dirty-page throttling bounds
-// what is in flight. Waiting for older windows and dropping them from the page cache
-// cost 15% of an encrypt's wall time here (page freeing and buffer-head teardown on the
-// writer's critical path). Failures here are ignored: the fsync is what makes the file
-// durable, and it reports every write error.
-void AtomicFile::WriteBehind() {
-  while (written_ - started_ >= kWriteBehindWindow) {
-    ::sync_file_range(fd_, static_cast<off_t>(started_), kWriteBehindWindow, SYNC_FILE_RANGE_WRITE);
-    started_ += kWriteBehindWindow;
-  }
-}
-
-// Allocating the blocks up front spares the filesystem's delayed allocation on every
+// Allocating the blocks up front spares the filesystem its delayed allocation on every
 // write (ext4: ~10% of an encrypt's CPU) and keeps the file in few extents. KEEP_SIZE: the
-// file still grows only as it is written, so a reader of the temp file never sees zeros.
+// file still grows only as it is written.
 void AtomicFile::Reserve(uint64_t bytes) {
   if (bytes > written_ && ::fallocate(fd_, FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(bytes)) == 0) {
     reserved_ = bytes;
@@ -150,6 +141,7 @@ void AtomicFile::Reserve(uint64_t bytes) {
 }
 
 Status AtomicFile::Commit() {
+  write_behind_->Stop();
   // Release blocks reserved past the end (truncating to the same size frees them).
   if (reserved_ > written_ && ::ftruncate(fd_, static_cast<off_t>(written_)) != 0) {
     return IoError("cannot truncate", temp_path_, errno);
