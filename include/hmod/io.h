@@ -1,6 +1,8 @@
 // Byte sources and sinks over file descriptors, positional reads, and atomic output files.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -133,7 +135,9 @@ class AtomicFile final : public ByteSink {
 
  private:
   AtomicFile();
+  ssize_t WriteSome(ByteSpan data);  // at offset written_
   int fd_ = -1;
+  bool uncached_ = true;  // RWF_DONTCACHE until the kernel says it has none
   uint64_t written_ = 0, reserved_ = 0;
   std::unique_ptr<detail::WriteBehind> write_behind_;  // after fd_: stopped before it closes
   std::string path_, temp_path_;

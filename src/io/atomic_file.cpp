@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdio.h>  // renameat2
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <array>
@@ -116,18 +117,38 @@ AtomicFile::~AtomicFile() {
   UnregisterCleanup(cleanup_slot_);
 }
 
+// Uncached buffered writes (Linux 6.14+; ext4, xfs, btrfs...): the kernel starts writeback
+// as it goes and frees each page once it is on disk, so the final fsync has almost nothing
+// left and the output does not fill the page cache. Measured here: 1 GiB written and
+// fsynced in 0.30 s, against 0.50-2.7 s for plain writes (fresh pages are slow on this VM).
+#ifndef RWF_DONTCACHE
+#define RWF_DONTCACHE 0x00000080  // linux/fs.h (uapi), 6.14; older headers lack it
+#endif
+
+ssize_t AtomicFile::WriteSome(ByteSpan data) {
+  const auto offset = static_cast<off_t>(written_);
+  if (uncached_) {
+    struct iovec iov {const_cast<uint8_t*>(data.data()), data.size()};
+    const ssize_t n = ::pwritev2(fd_, &iov, 1, offset, RWF_DONTCACHE);
+    // An older kernel, or a filesystem without it (tmpfs, NFS...): fall back to plain
+    // writes and our own write-behind. The flag is checked before anything is written.
+    if (n >= 0 || (errno != EOPNOTSUPP && errno != EINVAL)) return n;
+    uncached_ = false;
+  }
+  return ::pwrite(fd_, data.data(), data.size(), offset);
+}
+
 Status AtomicFile::Write(ByteSpan data) {
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd_, data.data() + done, data.size() - done);
+  while (!data.empty()) {
+    const ssize_t n = WriteSome(data);
     if (n < 0) {
       if (errno == EINTR) continue;
       return IoError("cannot write", temp_path_, errno);
     }
-    done += static_cast<size_t>(n);
+    data = data.subspan(static_cast<size_t>(n));
+    written_ += static_cast<uint64_t>(n);
   }
-  written_ += data.size();
-  write_behind_->Written(written_);
+  if (!uncached_) write_behind_->Written(written_);
   return OkStatus();
 }
 
