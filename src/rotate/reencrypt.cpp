@@ -1,5 +1,7 @@
 #include "rotate/reencrypt.h"
 
+#include <fcntl.h>
+
 #include <algorithm>
 #include <mutex>
 
@@ -44,11 +46,36 @@ std::string LiteralGlob(const std::string& name) {
   return g;
 }
 
+// The file being re-encrypted is replaced at the end, and the kernel then frees all its
+// cached pages at once, on the closing thread, after the work (~0.1 s per GiB here). Freed
+// as they are read instead, that cost overlaps the crypto.
+class DropBehindSource final : public ByteSource {
+ public:
+  explicit DropBehindSource(InputFile& in) : in_(in) {}
+  Result<size_t> Read(MutableByteSpan buf) override {
+    HMOD_ASSIGN_OR_RETURN(size_t n, in_.Read(buf));
+    read_ += n;
+    if (read_ - dropped_ >= kStep) {
+      const uint64_t upto = read_ - read_ % kStep;
+      ::posix_fadvise(in_.fd(), static_cast<off_t>(dropped_), static_cast<off_t>(upto - dropped_),
+                      POSIX_FADV_DONTNEED);
+      dropped_ = upto;
+    }
+    return n;
+  }
+
+ private:
+  static constexpr uint64_t kStep = 8u << 20;
+  InputFile& in_;
+  uint64_t read_ = 0, dropped_ = 0;
+};
+
 // Stream layout: every chunk opened and sealed again in one pass (ResealChunkedStream).
 Result<EncryptSummary> ReencryptStream(const std::string& path, ProviderList& open, ProviderList& wrap,
                                        const StreamOptions& stream, ByteSink& out, std::string& opened_by) {
-  HMOD_ASSIGN_OR_RETURN(auto in, InputFile::Open(path));
-  HMOD_ASSIGN_OR_RETURN(ReencryptSummary r, ReencryptStreamContainer(*in, out, open, wrap, stream));
+  HMOD_ASSIGN_OR_RETURN(auto file, InputFile::Open(path));
+  DropBehindSource in(*file);
+  HMOD_ASSIGN_OR_RETURN(ReencryptSummary r, ReencryptStreamContainer(in, out, open, wrap, stream));
   opened_by = r.opened_by;
   EncryptSummary summary;
   summary.header = std::move(r.header);
