@@ -30,6 +30,9 @@ class PositionalSource {
   virtual uint64_t size() const = 0;
   // Reads exactly buf.size() bytes at `offset`; kIo/kFormat if they are not all there.
   virtual Status ReadAt(uint64_t offset, MutableByteSpan buf) const = 0;
+  // The same, for small scattered reads ahead of a sequential pass: where it can, it leaves
+  // no newly read page in the page cache (see InputFile).
+  virtual Status ReadAtUncached(uint64_t offset, MutableByteSpan buf) const { return ReadAt(offset, buf); }
 };
 
 // A sequential writer.
@@ -99,6 +102,11 @@ class InputFile final : public ByteSource, public PositionalSource {
   Result<size_t> Read(MutableByteSpan buf) override;
   uint64_t size() const override { return size_; }
   Status ReadAt(uint64_t offset, MutableByteSpan buf) const override;
+  // Small reads scattered over a cold file make the kernel cache those pages as single
+  // pages, and the sequential pass that follows then builds no large folios around them:
+  // re-reading the cached file took 2x as long (0.18 s vs 0.09 s per GiB here). Pages read
+  // with RWF_DONTCACHE (Linux 6.14+) are dropped again; elsewhere this is ReadAt.
+  Status ReadAtUncached(uint64_t offset, MutableByteSpan buf) const override;
 
   bool is_regular() const { return regular_; }
   const std::string& path() const { return path_; }

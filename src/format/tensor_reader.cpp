@@ -129,7 +129,7 @@ Error TensorFile::PlainMismatch(const IndexEntry& e) {
 
 Status TensorFile::CheckZero(uint64_t from, uint64_t to) const {
   Bytes pad(to - from);
-  HMOD_TRY(source_.ReadAt(from, pad));
+  HMOD_TRY(source_.ReadAtUncached(from, pad));
   if (!std::all_of(pad.begin(), pad.end(), [](uint8_t b) { return b == 0; })) {
     return Tampered("non-zero padding between entries");
   }

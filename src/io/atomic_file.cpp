@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <stdio.h>  // renameat2
 #include <sys/stat.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <array>
@@ -14,6 +13,7 @@
 #include <mutex>
 
 #include "hmod/io.h"
+#include "io/dontcache.h"
 #include "io/write_behind.h"
 
 namespace hmod {
@@ -121,10 +121,6 @@ AtomicFile::~AtomicFile() {
 // as it goes and frees each page once it is on disk, so the final fsync has almost nothing
 // left and the output does not fill the page cache. Measured here: 1 GiB written and
 // fsynced in 0.30 s, against 0.50-2.7 s for plain writes (fresh pages are slow on this VM).
-#ifndef RWF_DONTCACHE
-#define RWF_DONTCACHE 0x00000080  // linux/fs.h (uapi), 6.14; older headers lack it
-#endif
-
 ssize_t AtomicFile::WriteSome(ByteSpan data) {
   const auto offset = static_cast<off_t>(written_);
   if (uncached_) {

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "hmod/io.h"
+#include "io/dontcache.h"
 
 namespace hmod {
 namespace {
@@ -107,6 +108,25 @@ Result<size_t> InputFile::Read(MutableByteSpan buf) { return ReadFull(fd_, buf, 
 Status InputFile::ReadAt(uint64_t offset, MutableByteSpan buf) const {
   if (!regular_) return MakeError(ErrorCode::kUsage, path_ + " is not seekable");
   return PreadFull(fd_, offset, buf, path_);
+}
+
+
+Status InputFile::ReadAtUncached(uint64_t offset, MutableByteSpan buf) const {
+  if (!regular_) return ReadAt(offset, buf);
+  size_t done = 0;
+  while (done < buf.size()) {
+    struct iovec iov {buf.data() + done, buf.size() - done};
+    const ssize_t n = ::preadv2(fd_, &iov, 1, static_cast<off_t>(offset + done), RWF_DONTCACHE);
+    if (n < 0 && errno == EINTR) continue;
+    // No uncached reads here (older kernel, tmpfs...): an ordinary read does.
+    if (n < 0 && (errno == EOPNOTSUPP || errno == EINVAL)) {
+      return ReadAt(offset + done, MutableByteSpan(buf.data() + done, buf.size() - done));
+    }
+    if (n < 0) return IoError("cannot read", path_, errno);
+    if (n == 0) return MakeError(ErrorCode::kFormat, path_ + ": unexpected end of file");
+    done += static_cast<size_t>(n);
+  }
+  return OkStatus();
 }
 
 bool IsSameFile(const InputFile& in, const std::string& path) {
