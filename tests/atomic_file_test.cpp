@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <iterator>
 #include <cstdlib>
 
 #include "hmod/io.h"
@@ -59,6 +60,24 @@ TEST(AtomicFile, FallbackWithoutUncachedWritesWritesTheSameFile) {
   EXPECT_EQ(ReadFile(dir + "/out"), data);
   ::unlink((dir + "/out").c_str());
   ::rmdir(dir.c_str());
+}
+
+// Any mix of write sizes, page-aligned or not, smaller or larger than a page or a
+// write-behind window, makes the same file.
+TEST(AtomicFile, AnyWriteSizesMakeTheSameFile) {
+  TempDir dir;
+  const Bytes data = TestData(3u << 20, 8);
+  const size_t sizes[] = {1, 4095, 1, 4096, 4097, 0, 8191, 2097664, 3, 65552, 12288, 100};
+  auto out = AtomicFile::Create(dir / "out", 0644, false);
+  ASSERT_TRUE(out.ok());
+  size_t at = 0;
+  for (size_t i = 0; at < data.size(); ++i) {
+    const size_t n = std::min(sizes[i % std::size(sizes)], data.size() - at);
+    ASSERT_TRUE((*out)->Write(ByteSpan(data.data() + at, n)).ok());
+    at += n;
+  }
+  ASSERT_TRUE((*out)->Commit().ok());
+  EXPECT_EQ(ReadFile(dir / "out"), data);
 }
 
 TEST(AtomicFile, NotCommittedLeavesNothing) {
