@@ -316,7 +316,7 @@ void SetupRotate(CLI::App& sub, std::function<int()>& run) {
       "RE-ENCRYPT (--reencrypt): a new data key and file id; every payload byte is decrypted\n"
       "and encrypted again (streaming, no plaintext on disk), keeping the encryption context,\n"
       "the per-tensor layout and which tensors are in clear. Use it when the data key itself\n"
-      "may have leaked. It costs as much as encrypting the file.\n"
+      "may have leaked. It costs a decrypt plus an encrypt of the file.\n"
       "\n"
       "Safe to interrupt: every file is always in its old or its new state, and a re-run skips\n"
       "files already done (re-wrap) and cleans up after a killed run. Removing the last key\n"
