@@ -110,7 +110,6 @@ Status InputFile::ReadAt(uint64_t offset, MutableByteSpan buf) const {
   return PreadFull(fd_, offset, buf, path_);
 }
 
-
 Status InputFile::ReadAtUncached(uint64_t offset, MutableByteSpan buf) const {
   if (!regular_) return ReadAt(offset, buf);
   size_t done = 0;
