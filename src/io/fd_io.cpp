@@ -31,12 +31,19 @@ Result<size_t> ReadFull(int fd, MutableByteSpan buf, const std::string& name) {
   return done;
 }
 
-Status PreadFull(int fd, uint64_t offset, MutableByteSpan buf, const std::string& name) {
+// preadv2 until `buf` is full; `flags` are RWF_* flags. Where the kernel or filesystem has
+// none of them (older kernel, tmpfs: refused before anything is read), plain reads do.
+Status PreadFull(int fd, uint64_t offset, MutableByteSpan buf, const std::string& name, int flags = 0) {
   size_t done = 0;
   while (done < buf.size()) {
-    ssize_t n = ::pread(fd, buf.data() + done, buf.size() - done, static_cast<off_t>(offset + done));
+    struct iovec iov {buf.data() + done, buf.size() - done};
+    const ssize_t n = ::preadv2(fd, &iov, 1, static_cast<off_t>(offset + done), flags);
     if (n < 0) {
       if (errno == EINTR) continue;
+      if (flags != 0 && (errno == EOPNOTSUPP || errno == EINVAL)) {
+        flags = 0;
+        continue;
+      }
       return IoError("cannot read", name, errno);
     }
     if (n == 0) return MakeError(ErrorCode::kFormat, name + ": unexpected end of file");
@@ -112,20 +119,7 @@ Status InputFile::ReadAt(uint64_t offset, MutableByteSpan buf) const {
 
 Status InputFile::ReadAtUncached(uint64_t offset, MutableByteSpan buf) const {
   if (!regular_) return ReadAt(offset, buf);
-  size_t done = 0;
-  while (done < buf.size()) {
-    struct iovec iov {buf.data() + done, buf.size() - done};
-    const ssize_t n = ::preadv2(fd_, &iov, 1, static_cast<off_t>(offset + done), RWF_DONTCACHE);
-    if (n < 0 && errno == EINTR) continue;
-    // No uncached reads here (older kernel, tmpfs...): an ordinary read does.
-    if (n < 0 && (errno == EOPNOTSUPP || errno == EINVAL)) {
-      return ReadAt(offset + done, MutableByteSpan(buf.data() + done, buf.size() - done));
-    }
-    if (n < 0) return IoError("cannot read", path_, errno);
-    if (n == 0) return MakeError(ErrorCode::kFormat, path_ + ": unexpected end of file");
-    done += static_cast<size_t>(n);
-  }
-  return OkStatus();
+  return PreadFull(fd_, offset, buf, path_, RWF_DONTCACHE);
 }
 
 bool IsSameFile(const InputFile& in, const std::string& path) {
